@@ -1,0 +1,3 @@
+"""cti: a CTI server for Asterisk call centers."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Agent accounts: password hashes, the agents table, ``cti agents``."""

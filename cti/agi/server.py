@@ -1,0 +1,483 @@
+"""Asyncio FastAGI server: read the environment, decide under a deadline, set variables, close.
+
+One call is one TCP connection and one task.  The transport is an :class:`asyncio.Protocol`
+around the sans-IO parsers of :mod:`cti.agi.protocol`: the environment is parsed from the
+bytes as they arrive, the route handler runs under ``deadline_s``, and each channel variable is
+sent as one ``SET VARIABLE`` whose reply is read before the next (Asterisk executes one command
+at a time).  Whatever happens (slow or failing handler, unknown route) the call gets the
+fallback's variables; whatever the peer does (stalls, vanishes, garbage, ``HANGUP``) the
+session ends within its time bounds and the socket is closed, which ends ``AGI()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Awaitable, Callable, Mapping
+
+import structlog
+
+from .protocol import (
+    DEFAULT_MAX_ENV_BYTES,
+    AgiEnvironment,
+    AgiHangup,
+    AgiProtocolError,
+    AgiReply,
+    AgiReplyParser,
+    AgiUnexpectedLine,
+    EnvironmentParser,
+    EnvironmentTooLarge,
+    set_variable,
+)
+
+__all__ = ["AgiServer", "RouteHandler", "Fallback", "DecisionCallback"]
+
+log = structlog.get_logger(__name__)
+
+RouteHandler = Callable[[AgiEnvironment], Awaitable[Mapping[str, str]]]
+Fallback = Callable[[AgiEnvironment], Mapping[str, str]]
+#: ``on_decision(env, variables, elapsed_seconds, outcome)``; outcome is one of
+#: ``"ok"``, ``"timeout"``, ``"error"``, ``"unknown_route"``.
+DecisionCallback = Callable[[AgiEnvironment, Mapping[str, str], float, str], None]
+
+#: SET VARIABLE lines of recent short (name, value) pairs: queue names, priorities, greetings.
+_COMMAND_CACHE: dict[tuple[object, object], bytes] = {}
+_EOF = object()
+_ENV, _DECIDE, _OVERRUN, _SEND = "env", "decide", "overrun", "send"
+_TIMEOUT = object()
+
+
+class AgiServer:
+    """FastAGI server that answers each call with channel variables and closes.
+
+    ``routes`` maps a route name (:attr:`AgiEnvironment.network_script`, e.g. ``incoming``) to
+    an async handler returning the variables to set, in order.  ``fallback(env)`` gives the
+    variables of the default route, used when the handler misses ``deadline_s``, raises,
+    returns something that is not a mapping, or the route is unknown.  ``on_decision(env,
+    variables, elapsed_s, outcome)`` is called once per call right after the decision
+    (``elapsed_s``: from the complete environment to the decision; outcome ``ok``,
+    ``timeout``, ``error`` or ``unknown_route``); it must be cheap, its exceptions are logged.
+
+    Time bounds per call: the environment must arrive within ``read_timeout_s`` of the
+    connect; the handler gets ``deadline_s`` (a handler that swallows the cancellation is cut
+    off ``read_timeout_s`` later, connection aborted); all replies must arrive within
+    ``read_timeout_s`` of the first command.  ``close()`` gives open calls ``close_grace_s``.
+    """
+
+    def __init__(
+        self,
+        routes: Mapping[str, RouteHandler],
+        fallback: Fallback,
+        *,
+        deadline_s: float,
+        read_timeout_s: float,
+        max_env_bytes: int = DEFAULT_MAX_ENV_BYTES,
+        on_decision: DecisionCallback | None = None,
+        close_grace_s: float = 1.0,
+    ) -> None:
+        if deadline_s <= 0 or read_timeout_s <= 0:
+            raise ValueError("deadline_s and read_timeout_s must be positive")
+        self.routes = dict(routes)
+        self.fallback = fallback
+        self.deadline_s = deadline_s
+        self.read_timeout_s = read_timeout_s
+        self.max_env_bytes = max_env_bytes
+        self.on_decision = on_decision
+        self.close_grace_s = close_grace_s
+        self._server: asyncio.AbstractServer | None = None
+        self._sessions: set[_AgiSession] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._idle: asyncio.Event | None = None
+        self._port: int | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 4573) -> None:
+        """Listen on ``host:port`` (port 0 picks a free port, see :attr:`port`)."""
+        if self._server is not None:
+            raise RuntimeError("AGI server already started")
+        self._loop = asyncio.get_running_loop()
+        self._server = await self._loop.create_server(
+            lambda: _AgiSession(self), host, port, reuse_address=True, backlog=1024
+        )
+        self._port = self._server.sockets[0].getsockname()[1]
+        log.info("agi_listening", host=host, port=self._port)
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (still known after :meth:`close`)."""
+        if self._port is None:
+            raise RuntimeError("AGI server not started")
+        return self._port
+
+    @property
+    def active_sessions(self) -> int:
+        """Connections currently open (for tests and metrics)."""
+        return len(self._sessions)
+
+    async def close(self) -> None:
+        """Stop accepting; let open calls finish for ``close_grace_s``; cancel and await the rest."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        if self._sessions:
+            self._idle = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._idle.wait(), self.close_grace_s)
+            except TimeoutError:
+                pass
+        pending = [s.task for s in self._sessions if s.task is not None and not s.task.done()]
+        for s in list(self._sessions):
+            if s.task is None:
+                s.abort()  # still reading its environment: nothing to answer yet
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+            log.warning("agi_sessions_cancelled", count=len(pending))
+        for s in list(self._sessions):
+            s.abort()
+        await server.wait_closed()
+        log.info("agi_closed")
+
+    async def __aenter__(self) -> "AgiServer":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class _AgiSession(asyncio.Protocol):
+    """One FastAGI connection."""
+
+    __slots__ = (
+        "server",
+        "loop",
+        "transport",
+        "env_parser",
+        "replies",
+        "env",
+        "task",
+        "timer",
+        "phase",
+        "due",
+        "deadline_hit",
+        "events",
+        "waiter",
+        "hangup",
+        "closed",
+        "unexpected",
+        "outstanding",
+        "cmds",
+        "cmd_i",
+        "done",
+        "_log",
+    )
+
+    def __init__(self, server: AgiServer) -> None:
+        self.server = server
+        self.loop = server._loop
+        self.transport: asyncio.Transport | None = None
+        self.env_parser: EnvironmentParser | None = EnvironmentParser(server.max_env_bytes)
+        self.replies: AgiReplyParser | None = None
+        self.env: AgiEnvironment | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.phase = _ENV
+        self.due = 0.0
+        self.deadline_hit = False
+        self.events: deque[object] = deque()
+        self.waiter: asyncio.Future[object] | None = None
+        self.hangup = False
+        self.closed = False
+        self.unexpected = 0
+        self.outstanding = False  # a command was written and its reply has not arrived
+        self.cmds: list[bytes] = []
+        self.cmd_i = 0
+        self.done: asyncio.Future[None] | None = None
+        self._log: structlog.typing.FilteringBoundLogger | None = None
+
+    # -- logging -------------------------------------------------------------------------------
+    @property
+    def log(self):  # noqa: ANN201 - structlog bound logger
+        lg = self._log
+        if lg is None:
+            env = self.env
+            if env is not None:
+                lg = log.bind(uniqueid=env.uniqueid, route=env.network_script)
+            else:
+                lg = log.bind(uniqueid=None, peer=self._peer())
+            self._log = lg
+        return lg
+
+    def _peer(self) -> str | None:
+        t = self.transport
+        peer = t.get_extra_info("peername") if t is not None else None
+        return f"{peer[0]}:{peer[1]}" if peer else None
+
+    # -- transport callbacks ---------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.server._sessions.add(self)
+        # One timer per call: armed at the earliest moment any phase can expire; when it fires
+        # before the current phase's due time it re-arms itself (rare: slow peers only).
+        server = self.server
+        now = self.loop.time()
+        self.due = now + server.read_timeout_s
+        self.timer = self.loop.call_at(now + min(server.read_timeout_s, server.deadline_s), self._on_timer)
+
+    def data_received(self, data: bytes) -> None:
+        if self.env is None:
+            parser = self.env_parser
+            try:
+                env = parser.feed(data)
+            except EnvironmentTooLarge:
+                self.log.warning("agi_env_rejected", reason="too_large", limit=self.server.max_env_bytes)
+                self.abort()
+                return
+            if env is None:
+                return
+            self.env = env
+            self.env_parser = None
+            self.phase = _DECIDE
+            self._arm(self.loop.time() + self.server.deadline_s)
+            self.replies = AgiReplyParser()
+            data = parser.rest
+            self.task = self.loop.create_task(self._run())
+            if not data:
+                return
+        try:
+            events = self.replies.feed(data)
+        except AgiProtocolError:
+            self.log.warning("agi_reply_rejected", reason="line_too_long")
+            self._wake(_EOF)
+            self.abort()
+            return
+        for ev in events:
+            cls = ev.__class__
+            if cls is AgiReply:
+                if self.outstanding:
+                    self.outstanding = False
+                    self._wake(ev)
+                    continue
+                kind, length = "unsolicited_reply", len(ev.text)  # type: ignore[union-attr]
+            elif cls is AgiHangup:
+                self.hangup = True
+                continue
+            else:
+                kind, length = "garbage", len(ev.line)  # type: ignore[union-attr]
+            if not self.unexpected:  # log once: a hostile peer must not flood the log
+                self.log.info("agi_unexpected_line", kind=kind, length=length)
+            self.unexpected += 1
+
+    def eof_received(self) -> bool:
+        if self.env is None:
+            self.log.warning("agi_env_incomplete", reason="peer_closed", received=self.env_parser.buffered)
+        self._wake(_EOF)
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.task is None and self.timer is not None:  # else the call's task owns the timer
+            self.timer.cancel()
+            self.timer = None
+        self._wake(_EOF)
+        server = self.server
+        server._sessions.discard(self)
+        if not server._sessions and server._idle is not None:
+            server._idle.set()
+
+    # -- helpers -----------------------------------------------------------------------------
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _arm(self, due: float) -> None:
+        """Make the phase that starts now expire at ``due``; the armed timer is kept when it
+        fires no later than that (it re-arms itself if early)."""
+        self.due = due
+        timer = self.timer
+        if timer is None or timer.when() > due:
+            if timer is not None:
+                timer.cancel()
+            self.timer = self.loop.call_at(due, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        if self.closed and (self.phase is _ENV or self.phase is _SEND):
+            return
+        now = self.loop.time()
+        if now < self.due:
+            self.timer = self.loop.call_at(self.due, self._on_timer)
+            return
+        phase = self.phase
+        if phase is _ENV:
+            received = self.env_parser.buffered if self.env_parser is not None else 0
+            self.log.warning("agi_env_incomplete", reason="read_timeout", received=received)
+            self.abort()
+        elif phase is _DECIDE:
+            # The handler's deadline: cancel it (like asyncio.timeout); keep a backstop in case
+            # it swallows the cancellation.
+            self.deadline_hit = True
+            self.phase = _OVERRUN
+            self._arm(now + self.server.read_timeout_s)
+            self.task.cancel()
+        elif phase is _OVERRUN:
+            self.log.error("agi_session_overrun", deadline_s=self.server.deadline_s)
+            self.abort()
+            self.task.cancel()
+        else:  # _SEND: Asterisk answers each command at once; this one is stuck
+            self._wake(_TIMEOUT)
+
+    def _wake(self, ev: object) -> None:
+        d = self.done
+        if d is not None and not d.done():  # the command phase runs in these callbacks
+            self._handle(ev)
+            return
+        w = self.waiter
+        if w is not None:
+            self.waiter = None
+            if not w.done():
+                w.set_result(ev)
+        else:
+            self.events.append(ev)
+
+    async def _next_event(self) -> object:
+        if self.events:
+            return self.events.popleft()
+        w = self.waiter = self.loop.create_future()
+        return await w
+
+    # -- the command phase: driven from the transport callbacks, no await per reply -------------
+    def _step(self) -> None:
+        """Write command ``cmd_i``; an event that arrived earlier (EOF during the decision) answers it."""
+        if self.closed:
+            self._finish()
+            return
+        self.outstanding = True
+        self.transport.write(self.cmds[self.cmd_i])
+        if self.events:
+            self._handle(self.events.popleft())
+
+    def _handle(self, ev: object) -> None:
+        """The answer to command ``cmd_i``: go on, or end the phase."""
+        i, n = self.cmd_i, len(self.cmds)
+        if ev.__class__ is AgiReply:
+            code = ev.code  # type: ignore[attr-defined]
+            if code == 200:
+                if ev.result is not None and ev.result < 0:  # type: ignore[attr-defined]
+                    self.log.warning("agi_command_failed", command="SET VARIABLE", reply=ev.text[:80])  # type: ignore[attr-defined]
+            elif code == 511:
+                self.log.info("agi_channel_dead", hangup=self.hangup, unsent=n - i - 1)
+                self._finish()
+                return
+            else:
+                self.log.warning("agi_command_failed", command="SET VARIABLE", code=code)
+            self.cmd_i = i + 1
+            if self.cmd_i >= n:
+                self._finish()
+            else:
+                self._step()
+            return
+        if ev is _TIMEOUT:
+            self.log.warning("agi_reply_timeout", unsent=n - i)
+        else:
+            self.log.info("agi_peer_closed", hangup=self.hangup, unsent=n - i - 1)
+        self._finish()
+
+    def _finish(self) -> None:
+        d = self.done
+        if d is not None and not d.done():
+            d.set_result(None)
+
+    # -- the call ------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        env = self.env
+        server = self.server
+        structlog.contextvars.bind_contextvars(uniqueid=env.uniqueid)
+        t0 = time.perf_counter()
+        try:
+            variables, outcome = await self._decide(env)
+            elapsed = time.perf_counter() - t0
+            cb = server.on_decision
+            if cb is not None:
+                try:
+                    cb(env, variables, elapsed, outcome)
+                except Exception:
+                    self.log.exception("agi_on_decision_failed")
+            if not self.closed:
+                await self._send(variables)
+        except asyncio.CancelledError:
+            self.log.warning("agi_session_cancelled")
+            raise
+        except Exception:  # a bug here must not leak out of the task
+            self.log.exception("agi_session_failed")
+        finally:
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+            if not self.closed:
+                self.closed = True
+                self.transport.close()
+
+    async def _decide(self, env: AgiEnvironment) -> tuple[Mapping[str, str], str]:
+        server = self.server
+        handler = server.routes.get(env.network_script)
+        if handler is None:
+            self.log.warning("agi_fallback", reason="unknown_route")
+            return self._fallback(env), "unknown_route"
+        try:
+            try:
+                variables = await handler(env)
+            except asyncio.CancelledError:
+                if self.deadline_hit and self.task.uncancel() == 0:
+                    raise TimeoutError from None  # our deadline, not a shutdown
+                raise
+            if self.deadline_hit:  # it swallowed the cancellation and answered late
+                self.task.uncancel()
+                raise TimeoutError
+            if not isinstance(variables, Mapping):
+                raise TypeError(f"route handler returned {type(variables).__name__}, not a mapping")
+            return variables, "ok"
+        except TimeoutError:
+            if not self.deadline_hit:
+                self.log.exception("agi_fallback", reason="error")
+                return self._fallback(env), "error"
+            self.log.warning("agi_fallback", reason="timeout", deadline_s=server.deadline_s)
+            return self._fallback(env), "timeout"
+        except Exception as exc:
+            self.log.warning("agi_fallback", reason="error", error=type(exc).__name__, exc_info=exc)
+            return self._fallback(env), "error"
+
+    def _fallback(self, env: AgiEnvironment) -> Mapping[str, str]:
+        try:
+            return self.server.fallback(env)
+        except Exception:
+            self.log.exception("agi_fallback_failed")
+            return {}
+
+    async def _send(self, variables: Mapping[str, str]) -> None:
+        commands = []
+        cache = _COMMAND_CACHE
+        for name, value in variables.items():
+            cmd = cache.get((name, value)) if value.__class__ is str else None
+            if cmd is None:
+                try:
+                    cmd = set_variable(name, "" if value is None else str(value))
+                except (ValueError, TypeError):
+                    self.log.error("agi_variable_skipped", reason="invalid_name", name=str(name)[:40])
+                    continue
+                if value.__class__ is str and len(value) <= 64:
+                    if len(cache) >= 4096:
+                        cache.clear()
+                    cache[(name, value)] = cmd
+            commands.append(cmd)
+        if not commands:
+            return
+        self.phase = _SEND
+        self._arm(self.loop.time() + self.server.read_timeout_s)
+        self.cmds, self.cmd_i = commands, 0
+        self.done = self.loop.create_future()
+        self._step()
+        await self.done

@@ -1,0 +1,131 @@
+"""Login, tokens on requests, roles and origins: the server-side gatekeeping of the console."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import structlog
+from aiohttp import web
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from cti.agents.accounts import Agent, credentials, get_agent
+from cti.agents.passwords import verify_password_async
+from cti.web.ratelimit import LoginLimiter
+from cti.web.tokens import BadToken, Claims, TokenSigner
+
+log = structlog.get_logger(__name__)
+
+COOKIE = "cti_token"
+SUPERVISORS = ("supervisor", "admin")
+
+
+@dataclass
+class Gate:
+    """Everything authentication needs, built once by the web server."""
+
+    signer: TokenSigner
+    limiter: LoginLimiter  # or cti.cluster.security.RedisLoginLimiter (async methods)
+    sessionmaker: async_sessionmaker
+    console_origins: tuple[str, ...]
+    clock: Callable[[], float] = time.time
+
+    # -- tokens ---------------------------------------------------------------------------
+    @staticmethod
+    def token_of(request: web.Request) -> str | None:
+        """The bearer token from the Authorization header, else the cookie. Never from the URL."""
+        header = request.headers.get("Authorization", "")
+        if header[:7].lower() == "bearer ":
+            return header[7:].strip() or None
+        return request.cookies.get(COOKIE) or None
+
+    async def agent_for_token(self, token: str | None) -> tuple[Agent, Claims]:
+        """The active account behind a token; HTTPUnauthorized otherwise."""
+        if not token:
+            raise _error(web.HTTPUnauthorized, "login required")
+        try:
+            claims = self.signer.verify(token, self.clock())
+        except BadToken as exc:
+            log.info("auth.bad_token", reason=str(exc))
+            raise _error(web.HTTPUnauthorized, "invalid or expired token") from None
+        async with self.sessionmaker() as session:
+            agent = await get_agent(await session.connection(), claims.agent_id)
+        if agent is None or not agent.active or agent.username != claims.username:
+            raise _error(web.HTTPUnauthorized, "account disabled")
+        if agent.role != claims.role:  # role changed since login: log in again
+            raise _error(web.HTTPUnauthorized, "role changed, log in again")
+        return agent, claims
+
+    async def require(self, request: web.Request, *roles: str) -> Agent:
+        """The caller's account, if its role is one of ``roles`` (any role when none given)."""
+        agent, _ = await self.agent_for_token(self.token_of(request))
+        if roles and agent.role not in roles:
+            raise _error(web.HTTPForbidden, f"needs role {' or '.join(roles)}")
+        return agent
+
+    # -- origins --------------------------------------------------------------------------
+    def origin_allowed(self, request: web.Request) -> bool:
+        """A browser's Origin must be the console's own or one of http.console_origins.
+
+        Requests without Origin (non-browser clients with a bearer header) are allowed: the
+        cross-site hijacking this prevents is done by browsers, and browsers always send it.
+        """
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True
+        origin = origin.rstrip("/").lower()
+        if origin in (o.rstrip("/").lower() for o in self.console_origins):
+            return True
+        own = f"{request.scheme}://{request.host}".lower()
+        return origin == own
+
+    # -- login ----------------------------------------------------------------------------
+    async def login(self, request: web.Request) -> web.Response:
+        if not self.origin_allowed(request):
+            raise _error(web.HTTPForbidden, "origin not allowed")
+        try:
+            body = await request.json()
+            username = str(body["username"]).strip()[:64]
+            password = str(body["password"])
+        except (ValueError, KeyError, TypeError):
+            raise _error(web.HTTPBadRequest, "expected JSON {username, password}") from None
+        address = request.remote or "?"
+        now = self.clock()
+        wait = await _maybe(self.limiter.retry_after(username, address, now))
+        if wait > 0:
+            log.warning("auth.login_throttled", username=username, address=address)
+            raise _error(web.HTTPTooManyRequests, "too many failed logins, try again later",
+                         headers={"Retry-After": str(int(wait) + 1)})
+        async with self.sessionmaker() as session:
+            found = await credentials(await session.connection(), username)
+        agent, pw_hash = found if found is not None else (None, None)
+        ok = await verify_password_async(pw_hash, password)
+        if not ok or agent is None or not agent.active:
+            await _maybe(self.limiter.failed(username, address, now))
+            log.info("auth.login_failed", username=username, address=address)
+            raise _error(web.HTTPUnauthorized, "invalid username or password")
+        await _maybe(self.limiter.succeeded(username, address))
+        token, claims = self.signer.issue(agent.id, agent.username, agent.role, now)
+        log.info("auth.login", username=agent.username, role=agent.role)
+        resp = web.json_response({"token": token, "expires_at": claims.expires_at, "agent": agent.public()})
+        resp.set_cookie(COOKIE, token, max_age=self.signer.ttl_s, path="/", httponly=True, samesite="Strict",
+                        secure=request.secure)
+        return resp
+
+    async def logout(self, request: web.Request) -> web.Response:
+        resp = web.json_response({"ok": True})
+        resp.del_cookie(COOKIE, path="/")
+        return resp
+
+
+async def _maybe(value: Any) -> Any:
+    """The limiter's answer: the in-process one is synchronous, the Redis one async."""
+    return await value if inspect.isawaitable(value) else value
+
+
+def _error(cls: type[web.HTTPException], message: str, **kw: Any) -> web.HTTPException:
+    import json
+
+    return cls(text=json.dumps({"error": message}, ensure_ascii=False), content_type="application/json", **kw)

@@ -1,0 +1,137 @@
+"""The web side of the daemon: aiohttp app (REST API, websocket hub, static console) on http.host/port."""
+
+from __future__ import annotations
+
+import gc
+import secrets
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from cti.outbound.http import add_routes as add_outbound_routes
+from cti.web.api import Api
+from cti.web.auth import Gate
+from cti.web.backoffice import add_backoffice_routes
+from cti.web.crosssell import RuleError, load_rules
+from cti.web.gcpolicy import GcPolicy
+from cti.web.hub import PopHub
+from cti.web.outbound import forward_outbound
+from cti.web.ratelimit import LoginLimiter
+from cti.web.routing_admin import add_routing_routes
+from cti.web.tokens import TokenSigner
+from cti.web.wallboard import add_wallboard_routes
+from cti.web.websocket import WebsocketEndpoint
+
+log = structlog.get_logger(__name__)
+
+STATIC = Path(str(resources.files("cti.web").joinpath("static")))
+
+#: Response headers of every page: no framing, no sniffing, scripts only from cti itself.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+                               "style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+}
+
+
+@web.middleware
+async def _security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    resp = await handler(request)
+    if not isinstance(resp, web.WebSocketResponse) and not resp.prepared:
+        for k, v in SECURITY_HEADERS.items():
+            resp.headers.setdefault(k, v)
+        if request.path.startswith("/api/"):
+            resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+class WebServer:
+    """Built by the composition root: ``WebServer(daemon)``, ``await start()``, ``.port``, ``await stop()``."""
+
+    def __init__(self, daemon: Any, *, max_queue: int = 256) -> None:
+        self.daemon = daemon
+        cfg = daemon.settings.http
+        secret = cfg.token_secret.encode() if cfg.token_secret else secrets.token_bytes(32)
+        if not cfg.token_secret and daemon.settings.bus.url == "memory://":  # cluster: shared, see start()
+            log.info("web.token_secret_random", hint="set http.token_secret to keep logins across restarts")
+        try:
+            rules = load_rules(cfg.crosssell_rules)
+        except RuleError as exc:
+            from cti.config import ConfigError
+
+            raise ConfigError(f"invalid value for http.crosssell_rules: {exc}") from None
+        self.gate = Gate(TokenSigner(secret, cfg.token_ttl_s), LoginLimiter(), daemon.sessionmaker,
+                         tuple(cfg.console_origins))
+        ami = daemon.ami
+        self.hub = PopHub(daemon.bus, daemon.sessionmaker, rules=rules, live=lambda: ami.state,
+                          timezone=daemon.settings.routing.timezone, max_queue=max_queue)
+        self.api = Api(daemon, self.gate, self.hub)
+        self.ws = WebsocketEndpoint(self.gate, self.hub)
+        self.app = self._build_app()
+        self.gc_policy = GcPolicy(lambda: len(self.hub.by_agent_id), lambda: bool(self.hub.current))
+        self._runner: web.AppRunner | None = None
+        self.security: Any = None  # cluster mode: token secret + login limits shared through Redis
+        self.port: int | None = None
+
+    def _build_app(self) -> web.Application:
+        app = web.Application(middlewares=[_security_headers], client_max_size=256 * 1024)
+        app.router.add_post("/api/login", self.gate.login)
+        app.router.add_post("/api/logout", self.gate.logout)
+        app.router.add_routes(self.api.routes())
+        app.router.add_get("/ws", self.ws.handle)
+        app.router.add_get("/", self._index)
+        app.router.add_static("/static/", STATIC, append_version=False)
+        add_wallboard_routes(app, self.daemon, self.gate, self.hub)  # /wallboard, /api/wallboard, /ws/wallboard, /metrics
+        # tickets, org chart, knowledge base (/api/tickets, /api/org, /api/kb) + their websocket notifications
+        add_backoffice_routes(app, self.daemon, self.gate, self.api._writer, self.hub)
+        # outbound follow-ups (/api/outbound/*, /outbound/console, /outbound/dealer) on the daemon's one service
+        # (the daemon runs its scheduler); outbound.dialing/dial_result -> the dialing agent's console websocket
+        add_outbound_routes(app, self.daemon.sessionmaker, self.daemon.ami, self.gate.require,
+                            require_write=self.api._writer, bus=self.daemon.bus, service=self.daemon.outbound,
+                            scheduler=False, zone=self.daemon.settings.outbound.center_timezone)
+        forward_outbound(app, self.daemon.bus, self.hub)
+        # routing rules admin page (/routing, /api/routing/*; admin only): versioned, hot-swapped into FastAGI
+        add_routing_routes(app, self.daemon, self.gate, self.api._writer, self.hub)
+        return app
+
+    async def _index(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "index.html")
+
+    async def start(self) -> None:
+        cfg = self.daemon.settings.http
+        bus = self.daemon.settings.bus
+        if bus.url != "memory://":  # several nodes: every node verifies every token, shares login limits
+            from cti.cluster.security import ClusterSecurity
+
+            self.security = ClusterSecurity(bus.url, bus.stream, self.daemon.node_id, cfg.token_secret)
+            await self.security.start()
+            self.gate.signer = TokenSigner(self.security.secret, cfg.token_ttl_s)
+            self.gate.limiter = self.security.limiter
+        await self.hub.start()
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, cfg.host, cfg.port, backlog=1024, reuse_address=True)
+        await site.start()
+        server = site._server  # the bound socket gives the real port when http.port is 0
+        self.port = server.sockets[0].getsockname()[1] if server is not None and server.sockets else cfg.port
+        # The daemon's start-up heap (modules, SQLAlchemy, rules) is permanent: keep it out of the
+        # collector's full scans, which otherwise grow with every byte of it (pauses on the pop path).
+        gc.collect()
+        gc.freeze()
+        self.gc_policy.start()
+        log.info("web.started", host=cfg.host, port=self.port)
+
+    async def stop(self) -> None:
+        await self.gc_policy.stop()
+        await self.hub.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.security is not None:
+            await self.security.stop()
+            self.security = None

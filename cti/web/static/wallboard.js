@@ -1,0 +1,127 @@
+// The supervisors' wallboard: GET /api/wallboard once, then frames from /ws/wallboard every second.
+// Every value is rendered with textContent. The HttpOnly cookie from /api/login authenticates both.
+(() => {
+  "use strict";
+  const params = new URLSearchParams(location.search);
+  const sl = params.get("sl") && /^\d+(\.\d+)?$/.test(params.get("sl")) ? params.get("sl") : "";
+  const q = sl ? "?sl=" + encodeURIComponent(sl) : "";
+  const $ = (id) => document.getElementById(id);
+  let ws = null, retry = 0, loggedIn = false;
+
+  function el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+    for (const k of kids) e.append(k);
+    return e;
+  }
+  const pct = (x) => (x === null || x === undefined ? "–" : (100 * x).toFixed(1) + "%");
+  const secs = (x) => {
+    if (x === null || x === undefined) return "–";
+    const s = Math.round(x);
+    return s >= 60 ? Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0") : s + " s";
+  };
+
+  function cell(value, field, red) {
+    return el("td", { "data-field": field, class: red ? "red" : "" }, value);
+  }
+
+  function tile(t, slSeconds) {
+    const red = new Set(t.red);
+    const name = t.queue === "*" ? "All queues" : t.queue;
+    const div = el("div", { class: "tile" + (t.queue === "*" ? " overall" : "") + (red.size ? " alert" : ""),
+                            "data-queue": t.queue });
+    div.append(el("h2", {}, name));
+    const big = el("div", { class: "big" },
+      el("div", {}, el("span", { class: "v", "data-field": "waiting" }, String(t.waiting)), el("span", { class: "k" }, "waiting")),
+      el("div", {}, el("span", { class: "v" + (red.has("longest_wait") ? " red" : ""), "data-field": "longest_wait" },
+                       secs(t.longest_wait_s)), el("span", { class: "k" }, "longest wait")),
+      el("div", {}, el("span", { class: "v" + (red.has("today.answer_rate") ? " red" : ""), "data-field": "today.answer_rate.big" },
+                       pct(t.today.answer_rate)), el("span", { class: "k" }, "answered today")));
+    div.append(big);
+    const a = t.agents;
+    const agents = el("div", { class: "agents" });
+    for (const [k, label] of [["ready", "ready"], ["on_call", "on call"], ["ringing", "ringing"],
+                              ["wrap_up", "wrap-up"], ["paused", "paused"], ["unavailable", "unavailable"]]) {
+      agents.append(el("span", {}, el("b", { "data-field": "agents." + k }, String(a[k])), " " + label));
+    }
+    div.append(agents);
+    const rows = [
+      ["offered", "Offered", (p) => String(p.offered)],
+      ["answered", "Answered", (p) => String(p.answered)],
+      ["abandoned", "Abandoned", (p) => String(p.abandoned)],
+      ["answer_rate", "Answer rate", (p) => pct(p.answer_rate)],
+      ["service_level", "Service level (" + slSeconds + " s)", (p) => pct(p.service_level)],
+      ["abandon_rate", "Abandon rate", (p) => pct(p.abandon_rate)],
+      ["avg_wait_s", "Average wait", (p) => secs(p.avg_wait_s)],
+      ["aht_s", "Handling time", (p) => secs(p.aht_s)],
+    ];
+    const table = el("table", {}, el("tr", {}, el("th", {}, ""), el("th", {}, "Today"), el("th", {}, "Last hour")));
+    for (const [key, label, fmt] of rows) {
+      table.append(el("tr", {}, el("th", {}, label),
+        cell(fmt(t.today), "today." + key, red.has("today." + key)),
+        cell(fmt(t.last_hour), "last_hour." + key, red.has("last_hour." + key))));
+    }
+    div.append(table);
+    return div;
+  }
+
+  function render(board) {
+    const tiles = $("tiles");
+    const next = [tile(board.overall, board.targets.sl_seconds), ...board.queues.map((t) => tile(t, board.targets.sl_seconds))];
+    tiles.replaceChildren(...next);
+    $("sl-label").textContent = "service level: answered within " + board.targets.sl_seconds + " s";
+    $("clock").textContent = new Date(board.at * 1000).toLocaleTimeString();
+    document.body.dataset.updated = String(board.at);
+  }
+
+  function show(view) {
+    $("login-view").classList.toggle("hidden", view !== "login");
+    $("board-view").classList.toggle("hidden", view !== "board");
+  }
+
+  async function load() {
+    const r = await fetch("/api/wallboard" + q, { credentials: "same-origin" });
+    if (r.status === 401 || r.status === 403) {
+      loggedIn = false;
+      show("login");
+      if (r.status === 403) $("login-error").textContent = "This page is for supervisors.";
+      return;
+    }
+    if (!r.ok) throw new Error("wallboard: HTTP " + r.status);
+    loggedIn = true;
+    render(await r.json());
+    show("board");
+    connect();
+  }
+
+  function connect() {
+    if (ws) return;
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    ws = new WebSocket(proto + "://" + location.host + "/ws/wallboard" + q);
+    ws.onopen = () => { retry = 0; $("conn").className = "on"; };
+    ws.onmessage = (ev) => {
+      let m; try { m = JSON.parse(ev.data); } catch (e) { return; }
+      if (m.type === "wallboard") render(m.board);
+    };
+    ws.onclose = (ev) => {
+      $("conn").className = "off"; ws = null;
+      if (ev.code === 4401 || ev.code === 4403) { load(); return; }
+      const delay = Math.min(30000, 500 * 2 ** retry++);
+      setTimeout(() => { if (loggedIn) connect(); }, delay);
+    };
+  }
+
+  $("login-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    $("login-error").textContent = "";
+    const r = await fetch("/api/login", { method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: $("login-username").value, password: $("login-password").value }) });
+    if (!r.ok) { $("login-error").textContent = r.status === 429 ? "Too many attempts, wait a moment." : "Wrong username or password."; return; }
+    const data = await r.json();
+    if (!["supervisor", "admin"].includes(data.agent.role)) { $("login-error").textContent = "This page is for supervisors."; return; }
+    load();
+  });
+
+  load().catch((e) => { $("login-error").textContent = String(e); show("login"); });
+})();

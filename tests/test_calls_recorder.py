@@ -1,0 +1,173 @@
+"""The call record on SQLite and PostgreSQL: one row per call, idempotent, restart-safe."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from cti.ami import events as ev
+from cti.ami.capturelog import read_capture
+from cti.ami.events import normalize
+from cti.ami.protocol import AmiParser
+from cti.calls.live import LiveState
+from cti.calls.recorder import CallRecorder
+from cti.db.engine import sessionmaker
+from cti.db.tables import agents, calls, customers
+
+NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
+
+
+async def _seed(engine) -> tuple[int, int]:
+    async with sessionmaker(engine)() as s, s.begin():
+        cid = (await s.execute(insert(customers).values(family_name="Wang", given_name="Wei", created_at=NOW,
+                                                        updated_at=NOW).returning(customers.c.id))).scalar_one()
+        aid = (await s.execute(insert(agents).values(username="lina", display_name="Li Na", interface="Local/1001@agents/n",
+                                                     created_at=NOW).returning(agents.c.id))).scalar_one()
+    return cid, aid
+
+
+def _replay(captures: Path, name: str, state: LiveState, recorder: CallRecorder, *,
+            decisions: dict[str, dict[str, Any]] | None = None, stop=lambda e: False) -> float:
+    cap = read_capture(captures / f"{name}.log")
+    parser = AmiParser()
+    now = cap.start
+    for chunk in cap.received():
+        now = cap.start + chunk.t
+        for msg in parser.feed(chunk.data):
+            e = normalize(msg, state.server)
+            if e is None:
+                continue
+            if isinstance(e, ev.QueueCallerJoin) and decisions and e.uniqueid in decisions:
+                state.note_decision({"uniqueid": e.uniqueid, "at": now, **decisions[e.uniqueid]})
+            state.apply(e, now)
+            for call in state.calls.take_dirty():
+                recorder.submit(call.record(now))
+            if stop(e):
+                return now
+    return now
+
+
+async def _rows(engine) -> list[dict[str, Any]]:
+    async with sessionmaker(engine)() as s:
+        return [dict(r) for r in (await s.execute(select(calls).order_by(calls.c.uniqueid))).mappings().all()]
+
+
+async def test_answered_call_becomes_one_complete_row(engine, captures: Path) -> None:
+    cid, aid = await _seed(engine)
+    rec = CallRecorder(sessionmaker(engine))
+    state = LiveState("pbx1")
+    decision = {"caller_number": "13800138000", "caller_e164": "+8613800138000", "customer_id": cid,
+                "queue": "mobile", "priority": 5, "route": "product", "dialed": "8005551234", "ivr_choice": None}
+    _replay(captures, "ami-call-answered", state, rec, decisions={"1795372412.1": decision})
+    assert await rec.flush() == 1
+    [row] = await _rows(engine)
+    expect = {"server": "pbx1", "uniqueid": "1795372412.1", "linkedid": "1795372412.0", "caller_number": "13800138000",
+              "caller_e164": "+8613800138000", "customer_id": cid, "dialed": "8005551234", "route": "product",
+              "queue": "mobile", "priority": 5, "ivr_choice": None, "wait_s": 2.0, "talk_s": 5.0, "outcome": "answered",
+              "agent_id": aid, "agent_interface": "Local/1001@agents/n", "disposition": None, "notes": None}
+    assert {k: row[k] for k in expect} == expect
+    assert all(row[k] is not None for k in ("started_at", "queued_at", "answered_at", "ended_at"))
+
+
+async def test_replays_never_duplicate_and_never_reopen_a_closed_row(engine, captures: Path) -> None:
+    await _seed(engine)
+    rec = CallRecorder(sessionmaker(engine))
+    _replay(captures, "ami-busy", LiveState("pbx1"), rec)
+    assert await rec.flush() == 6
+    first = await _rows(engine)
+    async with sessionmaker(engine)() as s, s.begin():  # the agent's wrap-up notes, written elsewhere
+        await s.execute(update(calls).where(calls.c.uniqueid == "1795432659.21").values(notes="wants a callback"))
+
+    # the same stream again (failover replay), open states included: still six rows, unchanged
+    rec2 = CallRecorder(sessionmaker(engine))
+    state2 = LiveState("pbx1")
+    mid = _replay(captures, "ami-busy", state2, rec2, stop=lambda e: isinstance(e, ev.AgentConnect))
+    for call in state2.calls.active():
+        rec2.submit(call.record(mid))  # open rows for calls that are closed in the database
+    await rec2.flush()
+    _replay(captures, "ami-busy", LiveState("pbx1"), rec2)
+    await rec2.flush()
+    again = await _rows(engine)
+    assert len(again) == 6
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "notes"} for r in rows]  # noqa: E731
+    assert strip(again) == strip(first)
+    assert [r["notes"] for r in again if r["uniqueid"] == "1795432659.21"] == ["wants a callback"]
+    assert {r["outcome"] for r in again} == {"answered"}
+
+
+async def test_restart_reconciliation_keeps_live_calls_and_closes_vanished_ones(engine, captures: Path) -> None:
+    await _seed(engine)
+    # daemon 1 sees the busy stream up to the first answer, then dies; open rows are on disk
+    rec1 = CallRecorder(sessionmaker(engine))
+    state1 = LiveState("pbx1")
+    died_at = _replay(captures, "ami-busy", state1, rec1, stop=lambda e: isinstance(e, ev.AgentConnect))
+    await rec1.flush()
+    open_calls = {c.uniqueid: c.state for c in state1.calls.active()}
+    assert open_calls == {"1795432659.21": "talking", "1795432659.23": "ringing", "1795432659.27": "ringing",
+                          "1795432660.31": "ringing", "1795432660.35": "ringing"}
+
+    # daemon 2 restores them; at resync one talking call is still up, the others are gone
+    rec2 = CallRecorder(sessionmaker(engine))
+    restored = await rec2.load_open("pbx1")
+    assert {c.uniqueid for c in restored} == set(open_calls)
+    talking = "1795432659.21"
+    state2 = LiveState("pbx1")
+    state2.calls.restore(restored)
+    resync_at = died_at + 3
+    live = [ev.CoreShowChannel("pbx1", "Local/x;2", talking, "", "", "", "from-pstn", "8005551234", "Queue", "mobile", 9,
+                               "bridge-1")]
+    changes = state2.resync(live, resync_at)
+    ended = {p["uniqueid"]: p for t, p in changes if t == "call.ended"}
+    assert set(ended) == set(open_calls) - {talking}
+    assert {p["outcome"] for p in ended.values()} == {"unknown"}  # they had not been answered
+    assert [c.uniqueid for c in state2.calls.active()] == [talking]
+    for call in state2.calls.take_dirty():
+        rec2.submit(call.record(resync_at))
+    await rec2.flush()
+    # the surviving call later hangs up: answered, with its agent and the talk time since the answer
+    kept = state2.calls.get(talking)
+    state2.apply(ev.Hangup("pbx1", kept.channel, talking, kept.linkedid, 16, "Normal Clearing"), resync_at + 4)
+    for call in state2.calls.take_dirty():
+        rec2.submit(call.record(resync_at + 4))
+    await rec2.flush()
+    rows = {r["uniqueid"]: r for r in await _rows(engine)}
+    assert set(rows) == set(open_calls)
+    assert all(r["ended_at"] is not None for r in rows.values())
+    r = rows[talking]
+    assert r["outcome"] == "answered" and r["agent_interface"] and r["wait_s"] == 2.0
+    assert abs(r["talk_s"] - ((resync_at + 4) - kept.answered_at)) < 0.01
+
+
+async def test_a_row_the_database_rejects_is_dropped_alone(engine, captures: Path) -> None:
+    rec = CallRecorder(sessionmaker(engine))
+    state = LiveState("pbx1")
+    # customer 999999 does not exist: the foreign key rejects that row (PostgreSQL and SQLite with FKs on)
+    _replay(captures, "ami-busy", state, rec, decisions={"1795432659.21": {"customer_id": 999999}})
+    written = await rec.flush()
+    rows = await _rows(engine)
+    assert written == len(rows) == 5 and rec.dropped == 1
+    assert "1795432659.21" not in {r["uniqueid"] for r in rows}
+
+
+async def test_a_database_outage_keeps_the_rows_for_the_next_flush(engine, captures: Path) -> None:
+    from cti.db.engine import create_engine
+
+    dead = create_engine("postgresql+asyncpg://postgres@127.0.0.1:9/nowhere")  # nothing listens on port 9
+    rec = CallRecorder(sessionmaker(dead))
+    _replay(captures, "ami-busy", LiveState("pbx1"), rec)
+    assert rec.pending == 6
+    try:
+        await rec.flush()
+    except Exception:
+        pass
+    else:  # pragma: no cover
+        raise AssertionError("flush to a dead database must fail")
+    finally:
+        await dead.dispose()
+    assert rec.pending == 6  # nothing lost
+    rec.sessionmaker = sessionmaker(engine)  # the database is back
+    assert await rec.flush() == 6 and rec.pending == 0
+    assert len(await _rows(engine)) == 6
