@@ -60,3 +60,13 @@ async def test_schema_sql_matches_sqlalchemy_tables(db_url):
 
 async def test_init_schema_is_idempotent(engine):
     assert await init_schema(engine) is False
+
+
+def test_top_level_schema_sql_is_the_packaged_one() -> None:
+    """The repository's schema.sql (what admins read) is byte-identical to the one cti applies."""
+    from importlib import resources
+    from pathlib import Path
+
+    top = Path(__file__).resolve().parent.parent / "schema.sql"
+    packaged = resources.files("cti.db").joinpath("schema.sql").read_text(encoding="utf-8")
+    assert top.read_text(encoding="utf-8") == packaged, "copy cti/db/schema.sql to ./schema.sql"

@@ -344,13 +344,15 @@ class GreetingService:
 
     async def _sweep_loop(self) -> None:
         while True:
+            # Clear before sweeping, not after: a request made while this sweep runs (its rows may
+            # have been committed after the sweep's query) must start another sweep, not be lost.
+            self._sweep_now.clear()
             try:
                 await self.sweep_backlog()
             except SynthesisError as exc:
                 log.error("greeting_sweep_failed", error=str(exc))
             except Exception:
                 log.exception("greeting_sweep_failed")
-            self._sweep_now.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._sweep_interval):
                     await self._sweep_now.wait()

@@ -65,13 +65,13 @@ class TicketScheduler:
 
     async def _loop(self) -> None:
         while True:
+            self._wake.clear()  # before the pass: a wake() during the pass starts another one
             try:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("ticket_scheduler.pass_failed")
-            self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
 
