@@ -237,3 +237,21 @@ async def test_a_slow_but_live_client_catches_up_in_order(web: Web):
     await asyncio.wait_for(read_all(), 20)
     assert seqs == list(range(1, sent + 1)) and not client.closed and client.pending == 0
     sock.close()
+
+
+async def test_websocket_heartbeats_keep_each_connections_own_phase(web: Web):
+    """aiohttp rounds long timers up to whole seconds by default: every console connected within a second
+    would ping at the same instant (a burst the pops wait behind). The hub's heartbeats are not rounded."""
+    from cti.web.websocket import HEARTBEAT_S
+
+    token = await web.login("alice")
+    ws = await web.ws(token)
+    hub = web.daemon.web.hub
+    server_ws = hub.by_agent_id[web.ids["alice"]].ws
+    assert server_ws._heartbeat == HEARTBEAT_S
+    for _ in range(1000):  # the timer is (re)armed once the handshake's data has been read
+        if server_ws._heartbeat_when:
+            break
+        await asyncio.sleep(0.01)
+    assert server_ws._heartbeat_when % 1.0 != 0.0
+    await ws.close()

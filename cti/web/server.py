@@ -16,7 +16,7 @@ from cti.web.api import Api
 from cti.web.auth import Gate
 from cti.web.backoffice import add_backoffice_routes
 from cti.web.crosssell import RuleError, load_rules
-from cti.web.gcpolicy import GcPolicy
+from cti.web.gcpolicy import GcPolicy, tune_thresholds
 from cti.web.hub import PopHub
 from cti.web.outbound import forward_outbound
 from cti.web.ratelimit import LoginLimiter
@@ -26,6 +26,9 @@ from cti.web.wallboard import add_wallboard_routes
 from cti.web.websocket import WebsocketEndpoint
 
 log = structlog.get_logger(__name__)
+
+#: longer than the websocket heartbeat (:data:`cti.web.websocket.HEARTBEAT_S`): no timer rounding
+TIMEOUT_CEIL_THRESHOLD_S = 120.0
 
 STATIC = Path(str(resources.files("cti.web").joinpath("static")))
 
@@ -75,6 +78,7 @@ class WebServer:
         self.app = self._build_app()
         self.gc_policy = GcPolicy(lambda: len(self.hub.by_agent_id), lambda: bool(self.hub.current))
         self._runner: web.AppRunner | None = None
+        self._gc_thresholds: tuple[int, ...] | None = None  # the collector's, restored on stop
         self.security: Any = None  # cluster mode: token secret + login limits shared through Redis
         self.port: int | None = None
 
@@ -113,7 +117,12 @@ class WebServer:
             self.gate.signer = TokenSigner(self.security.secret, cfg.token_ttl_s)
             self.gate.limiter = self.security.limiter
         await self.hub.start()
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        # timeout_ceil_threshold above the websocket heartbeat: aiohttp rounds timers longer than the
+        # threshold up to the next whole second, which makes every console connected within the same
+        # second ping at the same instant: a burst of thousands of callbacks once per second that every
+        # pop waits behind. Unrounded, each console's heartbeat keeps its own phase.
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
+                                     timeout_ceil_threshold=TIMEOUT_CEIL_THRESHOLD_S)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.host, cfg.port, backlog=1024, reuse_address=True)
         await site.start()
@@ -123,11 +132,15 @@ class WebServer:
         # collector's full scans, which otherwise grow with every byte of it (pauses on the pop path).
         gc.collect()
         gc.freeze()
+        self._gc_thresholds = tune_thresholds()
         self.gc_policy.start()
         log.info("web.started", host=cfg.host, port=self.port)
 
     async def stop(self) -> None:
         await self.gc_policy.stop()
+        if self._gc_thresholds is not None:
+            gc.set_threshold(*self._gc_thresholds)
+            self._gc_thresholds = None
         await self.hub.stop()
         if self._runner is not None:
             await self._runner.cleanup()

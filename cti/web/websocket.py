@@ -22,6 +22,7 @@ from cti.web.hub import PopHub
 log = structlog.get_logger(__name__)
 
 AUTH_TIMEOUT_S = 5.0
+HEARTBEAT_S = 30.0
 MAX_CLIENT_MESSAGE = 8192
 
 
@@ -38,7 +39,7 @@ class WebsocketEndpoint:
         agent = None
         if token is not None:  # a bad token on the upgrade is refused before upgrading
             agent, _ = await self.gate.agent_for_token(token)
-        ws = web.WebSocketResponse(heartbeat=30.0, compress=False, max_msg_size=MAX_CLIENT_MESSAGE,
+        ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, compress=False, max_msg_size=MAX_CLIENT_MESSAGE,
                                    autoping=True)
         await ws.prepare(request)
         if agent is None:
