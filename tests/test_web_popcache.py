@@ -200,3 +200,33 @@ async def test_prefetches_close_together_share_one_query(web: Web):
         assert '"name":"王伟先生"' in cards[0].part
     finally:
         await cache.close()
+
+
+async def test_a_prefetch_costs_one_task_and_a_batch_one_card_per_customer(web: Web):
+    """Few objects per call (each one feeds the cyclic collector, whose pauses delay pops): a prefetch
+    waiting for its batch is one task, and the calls of one customer in a batch share its encoded card."""
+    cache = PopCache(web.daemon.sessionmaker, batch_window_s=0.05)
+    try:
+        before = len(asyncio.all_tasks())
+        tasks = [cache.prefetch(("default", f"one.{i}"), web.customer_id) for i in range(4)]
+        await asyncio.sleep(0)  # every load has started and waits for the batch
+        assert not any(t.done() for t in tasks)
+        assert len(asyncio.all_tasks()) - before == 4
+        cards = await asyncio.gather(*tasks)
+        assert all(c is cards[0] for c in cards) and cards[0].found and cache.queries == 1
+    finally:
+        await cache.close()
+
+
+async def test_a_ring_flushes_the_batch_its_card_waits_in(web: Web):
+    cache = PopCache(web.daemon.sessionmaker, batch_window_s=60.0)  # the window alone would never flush
+    try:
+        with customer_queries(web) as seen:
+            other = cache.prefetch(("default", "fl.0"), web.customer_id)
+            cache.prefetch(("default", "fl.1"), web.customer_id)
+            await asyncio.sleep(0)
+            card = await asyncio.wait_for(cache.card(("default", "fl.1"), web.customer_id), 10)
+            assert card.found and (await other) is card
+        assert len(seen) == 1 and cache.queries == 1
+    finally:
+        await cache.close()

@@ -23,7 +23,7 @@ import asyncio
 import json
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
@@ -194,12 +194,12 @@ class Card:
         return self.part
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     customer_id: int
     task: asyncio.Task[Card]
     started: float
-    urgent: asyncio.Event = field(default_factory=asyncio.Event)
+    urgent: bool = False  # a ring waits for this card: load it alone, or flush its batch now
 
 
 class PopCache:
@@ -219,7 +219,7 @@ class PopCache:
         self._recent: OrderedDict[CallKey, int] = OrderedDict()  # call -> customer, kept after the entry goes
         self.batch_window_s = batch_window_s
         self.batch_max = batch_max
-        self._batch: dict[int, list[asyncio.Future[Row | None]]] = {}
+        self._batch: dict[int, list[asyncio.Future[Card]]] = {}
         self._flush_at: asyncio.TimerHandle | None = None
         self._batches: set[asyncio.Task[None]] = set()
         self.loads = 0    # cards loaded
@@ -265,9 +265,11 @@ class PopCache:
         """The call's card for a ring now: the prefetched one, or a load that jumps the prefetch queue."""
         task = self.prefetch(key, customer_id)
         e = self._entries[key]
-        e.urgent.set()
+        e.urgent = True
         if task.done():
             self.hits += 1
+        elif e.customer_id in self._batch:  # queued for the next batch: read it now
+            self._flush()
         return task
 
     def _stale(self, e: _Entry) -> bool:
@@ -276,29 +278,27 @@ class PopCache:
         return self.clock() - e.started > self.ttl_s
 
     async def _load(self, customer_id: int, e: _Entry) -> Card:
+        """The card of one call: read alone when a ring already waits, else with the next batch.
+
+        One task and one future per prefetch, nothing else: every object allocated here lives until
+        the batch returns and feeds the cyclic collector, whose pauses delay the pops."""
         self.loads += 1
-        if e.urgent.is_set():  # a ring waits and nothing was prefetched: alone, now
+        if e.urgent:  # a ring waits and nothing was prefetched: alone, now
             self.queries += 1
             async with self.sessionmaker() as session:
                 row = await fetch_pop_row(await session.connection(), customer_id)
-        else:
-            fut = self._enqueue(customer_id)
-            urgent = asyncio.ensure_future(e.urgent.wait())
-            try:
-                await asyncio.wait((fut, urgent), return_when=asyncio.FIRST_COMPLETED)
-                if not fut.done():  # a ring is waiting for this card: no batching delay
-                    self._flush()
-                row = await fut
-            finally:
-                urgent.cancel()
-                fut.cancel()
-        card = Card(customer_id, row, self.clock())
-        card.render(self.rules, self.clock(), self.tz)  # encode once, off the ring path
-        return card
+            card = Card(customer_id, row, self.clock())
+            card.render(self.rules, self.clock(), self.tz)
+            return card
+        fut = self._enqueue(customer_id)
+        try:
+            return await fut
+        finally:
+            fut.cancel()
 
-    def _enqueue(self, customer_id: int) -> asyncio.Future[Row | None]:
+    def _enqueue(self, customer_id: int) -> asyncio.Future[Card]:
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Row | None] = loop.create_future()
+        fut: asyncio.Future[Card] = loop.create_future()
         self._batch.setdefault(customer_id, []).append(fut)
         if len(self._batch) >= self.batch_max:
             self._flush()
@@ -316,7 +316,9 @@ class PopCache:
             self._batches.add(task)
             task.add_done_callback(self._batches.discard)
 
-    async def _read(self, batch: dict[int, list[asyncio.Future[Row | None]]]) -> None:
+    async def _read(self, batch: dict[int, list[asyncio.Future[Card]]]) -> None:
+        """One query for the batch, then each customer's part is encoded (once for all its calls), with a
+        turn of the event loop between customers: a batch never holds up a ring arriving meanwhile."""
         wanted = [cid for cid, futs in batch.items() if any(not f.done() for f in futs)]
         rows: dict[int, Row] = {}
         try:
@@ -332,10 +334,21 @@ class PopCache:
             if not isinstance(exc, Exception):
                 raise
             return
-        for cid, futs in batch.items():
-            for f in futs:
-                if not f.done():
-                    f.set_result(rows.get(cid))
+        try:
+            for n, (cid, futs) in enumerate(batch.items()):
+                if all(f.done() for f in futs):
+                    continue
+                if n:
+                    await asyncio.sleep(0)  # the loop polls its sockets: a ring read meanwhile goes out first
+                card = Card(cid, rows.get(cid), self.clock())
+                card.render(self.rules, self.clock(), self.tz)  # encode once, off the ring path
+                for f in futs:
+                    if not f.done():
+                        f.set_result(card)
+        finally:  # cancelled between customers: nobody is left waiting
+            for futs in batch.values():
+                for f in futs:
+                    f.cancel()
 
     # -- invalidation ---------------------------------------------------------------------
     def _drop(self, key: CallKey) -> None:
@@ -347,7 +360,7 @@ class PopCache:
             keys.discard(key)
             if not keys:
                 del self._by_customer[e.customer_id]
-        if not e.task.done() and not e.urgent.is_set():
+        if not e.task.done() and not e.urgent:
             e.task.cancel()  # nobody waits for it (a ring waiting keeps its load)
 
     def discard(self, key: CallKey) -> None:
