@@ -11,16 +11,25 @@
   are known customers, 20 % unknown.
 * ``bare``: an aiohttp server that keeps a dict interface -> websocket and, per ring event,
   json-dumps the same pop payload (a real pop of a known customer) and sends it to that one
-  socket. No auth, no bus, no database.
+  socket. No auth, no bus, no database; the same websocket settings (30 s heartbeat, not rounded).
 
-Both run against the same client process (``--clients`` websockets from one aiohttp client) and
-injector, alternating ``--rounds`` times (the box is shared: medians are reported). Latency =
-the client's receive time - the time the injector sent the ring event (carried in the event's
-``at``, shown in the pop as ``call.ringing_at``), in ms: a server stalled before reading the
-event pays for it. Memory per idle connection = (server RSS with every client connected and
-idle - RSS before the first connection) / clients. Server GC pauses during the injection are printed.
+Both run against the same client process (``--clients`` websockets from one aiohttp client,
+opened at ``--connect-rate`` per s for both) and injector (this process), alternating ``--rounds``
+times (the box is shared: medians are reported). Injection starts ``--settle`` s after the first
+connection: both servers' websocket heartbeats (30 s) run during the measured window, as they do
+all day in a call center. Latency = the client's receive time - the time the injector sent the
+ring event (carried in the event's ``at``, shown in the pop as ``call.ringing_at``), in ms: a
+server stalled before reading the event pays for it. The client process freezes its heap and
+turns its collector off once connected, so its own pauses are not measured. Memory per idle
+connection = (server RSS with every client connected and idle - RSS before the first connection)
+/ clients. Server GC pauses during the injection are printed.
 
-    /work/venv/bin/python bench/pop_bench.py [--clients 5000] [--rate 200] [--seconds 15]
+Diagnostics (environment): POP_BENCH_SLOW=1 lists the pops over 5 ms; POP_BENCH_STALLS=1 lists every
+event-loop callback (with its task) and GC pass over 3 ms in each process, POP_BENCH_CENSUS=1 adds
+what the young generations hold at the window's first gen1 passes; POP_BENCH_PROFILE=1 profiles
+the cti server while injecting.
+
+    flock /tmp/bench.lock .venv/bin/python bench/pop_bench.py [--clients 5000] [--rate 200] [--seconds 15]
 """
 
 from __future__ import annotations
@@ -102,6 +111,67 @@ async def prepare_db(db_path: Path, clients: int, customers: int) -> list[int]:
     return ids
 
 
+# ---------------------------------------------------------------- diagnostics
+def trace_stalls(who: str) -> Any:
+    """POP_BENCH_STALLS=1: record every event-loop callback and GC pause longer than 3 ms in this process
+    (wall time, duration, what ran); the returned function prints them (the window from ``since``)."""
+    if not os.environ.get("POP_BENCH_STALLS"):
+        return lambda since=0.0, arm=False: None
+    armed = [0.0]  # the census looks at the measured window only
+    from asyncio import events
+
+    stalls: list[tuple[float, float, str]] = []
+    run = events.Handle._run
+    gc_start = [0.0]
+
+    def describe(handle: Any) -> str:
+        """The task a handle steps (a TaskStepMethWrapper only shows its task to the collector)."""
+        cb = handle._callback
+        task = getattr(cb, "__self__", None)
+        if type(cb).__name__ == "TaskStepMethWrapper":
+            task = next((r for r in gc.get_referents(cb) if isinstance(r, asyncio.Task)), None)
+        if isinstance(task, asyncio.Task):
+            coro = task.get_coro()
+            return f"task {task.get_name()} {getattr(coro, '__qualname__', coro)}"
+        return repr(handle)[:160]
+
+    def timed(self: Any) -> None:
+        t = time.perf_counter()
+        run(self)
+        d = time.perf_counter() - t
+        if d > 0.003:
+            stalls.append((time.time(), d * 1000, describe(self)))
+
+    census: list[str] = []
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            if (info["generation"] == 1 and len(census) < 3 and os.environ.get("POP_BENCH_CENSUS")
+                    and time.time() > armed[0] > 0):
+                from collections import Counter  # what the young generations hold (diagnostic: slow)
+                young = gc.get_objects(0) + gc.get_objects(1)
+                top = Counter(type(o).__qualname__ for o in young).most_common(12)
+                census.append(f"{len(young)} young: " + ", ".join(f"{k} {v}" for k, v in top))
+                del young
+            gc_start[0] = time.perf_counter()
+        elif (d := time.perf_counter() - gc_start[0]) > 0.003:
+            stalls.append((time.time(), d * 1000, f"gc gen{info['generation']} collected {info['collected']}"))
+
+    events.Handle._run = timed  # type: ignore[method-assign]
+    gc.callbacks.append(on_gc)
+
+    def report(since: float = 0.0, arm: bool = False) -> None:
+        if arm:  # the measured window starts: the census may look
+            armed[0] = since
+            return
+        for line in census:
+            print(f"  {who} gen1 census: {line}", file=sys.stderr)
+        for at, ms, what in stalls:
+            if at >= since:
+                print(f"  {who} stall at {at:.3f}: {ms:.1f} ms {what}", file=sys.stderr)
+    return report
+
+
 # ---------------------------------------------------------------- servers (child processes)
 def cpu_report(cpu0: float, rings: int) -> None:
     """Server CPU (all threads) while events were injected, per ring: less noisy than latency on a shared box."""
@@ -122,6 +192,7 @@ async def serve_cti(db_path: str) -> None:
     s = s.replace("database", url=f"sqlite+aiosqlite:///{db_path}").replace("ami", enabled=False)
     s = s.replace("agi", port=0).replace("http", port=0, token_secret=SECRET)
     s = s.replace("greeting", sounds_dir=str(Path(db_path).parent / "sounds"))
+    stalls = trace_stalls("server")
     d = Daemon(s)
     await d.start()
 
@@ -151,6 +222,8 @@ async def serve_cti(db_path: str) -> None:
     async def inject(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         for v in pauses.values():  # count the collections of the measured window only
             v.clear()
+        window = time.time()
+        stalls(window, arm=True)
         cpu0, rings = time.process_time(), 0
         prof = None
         if os.environ.get("POP_BENCH_PROFILE"):  # where the server's CPU goes while injecting (loop thread)
@@ -183,6 +256,7 @@ async def serve_cti(db_path: str) -> None:
                     pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(30)
                     print(out.getvalue(), file=sys.stderr)
                 gc.callbacks.remove(on_gc)
+                stalls(window)
                 print(f"  server heap at the end: {len(gc.get_objects())} tracked objects scanned by a full "
                       f"collection, {gc.get_freeze_count()} frozen", file=sys.stderr)
 
@@ -224,6 +298,7 @@ async def serve_bare() -> None:
 
     pop = sample_pop()
     socks: dict[str, web.WebSocketResponse] = {}
+    stalls = trace_stalls("bare server")
 
     async def ws_handler(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(compress=False, heartbeat=30.0)
@@ -239,18 +314,21 @@ async def serve_bare() -> None:
 
     app = web.Application()
     app.router.add_get("/ws", ws_handler)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # the same transport settings as cti (cti/web/server.py): heartbeats not rounded to whole seconds (with
+    # aiohttp's default rounding, the consoles connected within a second ping together: p99 > 100 ms here)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, timeout_ceil_threshold=120.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def inject(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        cpu0, rings = time.process_time(), 0
+        cpu0, rings, window = time.process_time(), 0, time.time()
         while line := await reader.readline():
             kind, uniqueid, *rest = line.decode().split()
             if kind == "END":
                 cpu_report(cpu0, rings)
+                stalls(window)
             if kind != "R":
                 continue
             rings += 1
@@ -269,23 +347,27 @@ async def serve_bare() -> None:
 
 
 # ---------------------------------------------------------------- clients (child process)
-async def run_clients(port: int, clients: int, bare: bool) -> None:
+async def run_clients(port: int, clients: int, bare: bool, connect_rate: float) -> None:
     import aiohttp
 
     from cti.web.tokens import TokenSigner
 
     signer = TokenSigner(SECRET.encode(), 3600)
+    stalls = trace_stalls("client")
     lat: list[float] = []
     events: list[tuple[float, float]] = []
     sem = asyncio.Semaphore(100)
     connected = 0
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
 
+    first: list[float] = []
+
     async def one(i: int) -> None:
         nonlocal connected
         headers = {"X-Interface": iface(i)}
         if not bare:
             headers["Authorization"] = "Bearer " + signer.issue(i + 1, f"b{i:05d}", "agent", time.time())[0]
+        await asyncio.sleep(i / connect_rate)  # the same arrival pace for every contender
         async with sem:
             for attempt in range(5):
                 try:
@@ -297,6 +379,8 @@ async def run_clients(port: int, clients: int, bare: bool) -> None:
             else:
                 return
         connected += 1
+        if not first:
+            first.append(time.time())
         async for msg in ws:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 break
@@ -309,12 +393,18 @@ async def run_clients(port: int, clients: int, bare: bool) -> None:
     tasks = [asyncio.create_task(one(i)) for i in range(clients)]
     while connected < clients and not all(t.done() for t in tasks):
         await asyncio.sleep(0.2)
-    print(json.dumps({"connected": connected}), flush=True)
+    # The measuring instrument must not pause: its heap (5,000 connections) leaves the collector's
+    # scans and the collector is off while the frames are timed.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    print(json.dumps({"connected": connected, "first_at": first[0] if first else time.time()}), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # "stop"
     if events and os.environ.get("POP_BENCH_SLOW"):
         t0 = min(a for a, _ in events)
         slow = sorted((a - t0, ms) for a, ms in events if ms > 5)
         print(f"  slow pops (s after {t0:.2f}, ms): " + " ".join(f"{t:.2f}:{ms:.0f}" for t, ms in slow), file=sys.stderr)
+    stalls(min((a for a, _ in events), default=0.0))
     print(json.dumps({"latencies": lat}), flush=True)
     for t in tasks:
         t.cancel()
@@ -371,12 +461,14 @@ def contender(name: str, server_args: list[str], args: argparse.Namespace, custo
     time.sleep(1.0)
     rss0 = rss_kb(server.pid)
     client = spawn("clients", "--port", str(ports["http"]), "--clients", str(args.clients),
-                   *(["--bare"] if name == "bare" else []))
+                   "--connect-rate", str(args.connect_rate), *(["--bare"] if name.startswith("bare") else []))
     t0 = time.time()
-    connected = read_json(client)["connected"]
+    ready = read_json(client)
+    connected = ready["connected"]
     connect_s = time.time() - t0
     time.sleep(3.0)
     rss1 = rss_kb(server.pid)
+    time.sleep(max(0.0, ready["first_at"] + args.settle - time.time()))
     sent = asyncio.run(inject(ports["inject"], args.clients, args.rate, args.seconds, customer_ids, lead))
     time.sleep(2.0)
     assert client.stdin is not None
@@ -401,12 +493,18 @@ def main() -> None:
     sub.add_parser("serve-bare")
     p = sub.add_parser("clients"); p.add_argument("--port", type=int, required=True)
     p.add_argument("--clients", type=int, required=True); p.add_argument("--bare", action="store_true")
+    p.add_argument("--connect-rate", type=float, required=True)
     ap.add_argument("--clients", type=int, default=5000)
     ap.add_argument("--rate", type=float, default=200.0)
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--customers", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=2, help="alternate the contenders this many times (a noisy box)")
     ap.add_argument("--only", default="bare,cti,cold", help="contenders to run, in order (bare first for ratios)")
+    ap.add_argument("--connect-rate", type=float, default=250.0,
+                    help="websocket connections opened per second (the same pace for every contender)")
+    ap.add_argument("--settle", type=float, default=31.0,
+                    help="inject no earlier than this many s after the first connection: the websocket "
+                         "heartbeats (30 s) of the connected clients run during the measured window")
     ap.add_argument("--lead", type=float, default=1.0,
                     help="seconds between call.queued and call.ringing (the hub prefetches the card at queued)")
     args = ap.parse_args()
@@ -415,7 +513,7 @@ def main() -> None:
     if args.mode == "serve-bare":
         asyncio.run(serve_bare()); return
     if args.mode == "clients":
-        asyncio.run(run_clients(args.port, args.clients, args.bare)); return
+        asyncio.run(run_clients(args.port, args.clients, args.bare, args.connect_rate)); return
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
@@ -430,7 +528,8 @@ def main() -> None:
                 for _ in range(args.rounds) for k in args.only.split(",")]
     for r in runs:  # every round, then the median of the rounds per contender
         print(f"  round: {r['name']:16} p50 {r['p50']:.2f} ms  p99 {r['p99']:.2f} ms  max {r['max']:.2f} ms  "
-              f"{r['kb_per_conn']:.1f} KB/conn  {r['received']}/{r['sent']}", file=sys.stderr)
+              f"{r['kb_per_conn']:.1f} KB/conn  {r['received']}/{r['sent']}  connected in {r['connect_s']:.1f} s",
+              file=sys.stderr)
     results = []
     for k in args.only.split(","):
         mine = [r for r in runs if r["name"] == plan[k][0]]
@@ -450,7 +549,8 @@ def main() -> None:
               f"{r['max']:8.2f} {r['kb_per_conn']:13.1f} {r['rss0_mb']:9.1f}/{r['rss1_mb']:<9.1f}")
     if len(results) < 2:
         return
-    b, c = results[0], results[1]
+    b = next((r for r in results if r["name"] == plan["bare"][0]), results[0])
+    c = next((r for r in results if r["name"] == plan["cti"][0]), results[1])
     print(f"ratio cti/bare: p50 x{c['p50'] / b['p50']:.2f}, p99 x{c['p99'] / b['p99']:.2f}, "
           f"memory/conn x{c['kb_per_conn'] / max(0.1, b['kb_per_conn']):.2f}")
     print(f"targets: p99 <= 5 ms: {'met' if c['p99'] <= 5 else 'NOT met'}; <= 30 KB/idle connection: "
