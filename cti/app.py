@@ -19,6 +19,7 @@ from cti.customers.lookup import CallerLookup, open_lookup
 from cti.db.engine import create_engine, sessionmaker
 from cti.db.schema import init_schema
 from cti.greeting.service import GreetingService
+from cti.heap import freeze_startup_heap, thaw
 from cti.outbound.scheduler import OutboundScheduler
 from cti.outbound.service import OutboundService
 from cti.routing.inbound import Decision, InboundRoutes
@@ -135,7 +136,8 @@ class Daemon:
         except BaseException:
             await self.stop()
             raise
-        log.info("cti_started", agi_port=self.agi.port, ami=f"{s.ami.host}:{s.ami.port}", ami_enabled=s.ami.enabled)
+        frozen = freeze_startup_heap()
+        log.info("cti_started", agi_port=self.agi.port, frozen_objects=frozen, ami=f"{s.ami.host}:{s.ami.port}", ami_enabled=s.ami.enabled)
 
     async def _start_web(self) -> None:
         """HTTP/websocket side, when the web package is present (cti/web)."""
@@ -168,6 +170,7 @@ class Daemon:
         await self.bus.close()
         await self.engine.dispose()
         self._started.clear()
+        thaw()
         log.info("cti_stopped")
 
     def _on_ami_change(self, state: str, svc: AmiService) -> None:

@@ -1,12 +1,14 @@
 """Asyncio FastAGI server: read the environment, decide under a deadline, set variables, close.
 
-One call is one TCP connection and one task.  The transport is an :class:`asyncio.Protocol`
-around the sans-IO parsers of :mod:`cti.agi.protocol`: the environment is parsed from the
-bytes as they arrive, the route handler runs under ``deadline_s``, and each channel variable is
-sent as one ``SET VARIABLE`` whose reply is read before the next (Asterisk executes one command
-at a time).  Whatever happens (slow or failing handler, unknown route) the call gets the
-fallback's variables; whatever the peer does (stalls, vanishes, garbage, ``HANGUP``) the
-session ends within its time bounds and the socket is closed, which ends ``AGI()``.
+One call is one TCP connection.  The transport is an :class:`asyncio.Protocol` around the
+sans-IO parsers of :mod:`cti.agi.protocol`: the environment is parsed from the bytes as they
+arrive; the route handler then runs at once in the same callback, and only a handler that has
+to wait (a network database) continues in a task, under ``deadline_s``; each channel variable
+is sent as one ``SET VARIABLE`` whose reply is read before the next (Asterisk executes one
+command at a time), driven by the replies as they arrive.  Whatever happens (slow or failing
+handler, unknown route) the call gets the fallback's variables; whatever the peer does (stalls,
+vanishes, garbage, ``HANGUP``) the session ends within its time bounds and the socket is
+closed, which ends ``AGI()``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Generator, Mapping
 
 import structlog
 
@@ -44,7 +46,7 @@ DecisionCallback = Callable[[AgiEnvironment, Mapping[str, str], float, str], Non
 #: SET VARIABLE lines of recent short (name, value) pairs: queue names, priorities, greetings.
 _COMMAND_CACHE: dict[tuple[object, object], bytes] = {}
 _EOF = object()
-_ENV, _DECIDE, _OVERRUN, _SEND = "env", "decide", "overrun", "send"
+_ENV, _DECIDE, _OVERRUN, _SEND, _DONE = "env", "decide", "overrun", "send", "done"
 _TIMEOUT = object()
 
 
@@ -163,14 +165,12 @@ class _AgiSession(asyncio.Protocol):
         "due",
         "deadline_hit",
         "events",
-        "waiter",
         "hangup",
         "closed",
         "unexpected",
         "outstanding",
         "cmds",
         "cmd_i",
-        "done",
         "_log",
     )
 
@@ -187,14 +187,12 @@ class _AgiSession(asyncio.Protocol):
         self.due = 0.0
         self.deadline_hit = False
         self.events: deque[object] = deque()
-        self.waiter: asyncio.Future[object] | None = None
         self.hangup = False
         self.closed = False
         self.unexpected = 0
         self.outstanding = False  # a command was written and its reply has not arrived
         self.cmds: list[bytes] = []
         self.cmd_i = 0
-        self.done: asyncio.Future[None] | None = None
         self._log: structlog.typing.FilteringBoundLogger | None = None
 
     # -- logging -------------------------------------------------------------------------------
@@ -242,10 +240,13 @@ class _AgiSession(asyncio.Protocol):
             self.phase = _DECIDE
             self._arm(self.loop.time() + self.server.deadline_s)
             self.replies = AgiReplyParser()
-            data = parser.rest
-            self.task = self.loop.create_task(self._run())
-            if not data:
-                return
+            if parser.rest:  # before any command: whatever came with the environment is unsolicited
+                self._replies_received(parser.rest)
+            self._start()
+            return
+        self._replies_received(data)
+
+    def _replies_received(self, data: bytes) -> None:
         try:
             events = self.replies.feed(data)
         except AgiProtocolError:
@@ -305,7 +306,7 @@ class _AgiSession(asyncio.Protocol):
 
     def _on_timer(self) -> None:
         self.timer = None
-        if self.closed and (self.phase is _ENV or self.phase is _SEND):
+        if self.phase is _DONE or (self.closed and (self.phase is _ENV or self.phase is _SEND)):
             return
         now = self.loop.time()
         if now < self.due:
@@ -331,23 +332,103 @@ class _AgiSession(asyncio.Protocol):
             self._wake(_TIMEOUT)
 
     def _wake(self, ev: object) -> None:
-        d = self.done
-        if d is not None and not d.done():  # the command phase runs in these callbacks
+        if self.phase is _SEND:  # the command phase runs in these callbacks
             self._handle(ev)
-            return
-        w = self.waiter
-        if w is not None:
-            self.waiter = None
-            if not w.done():
-                w.set_result(ev)
-        else:
-            self.events.append(ev)
+        elif self.phase is not _DONE and ev is not _TIMEOUT:
+            self.events.append(ev)  # before the first command (EOF during the decision)
 
-    async def _next_event(self) -> object:
-        if self.events:
-            return self.events.popleft()
-        w = self.waiter = self.loop.create_future()
-        return await w
+    # -- the decision: run eagerly in the callback; a handler that suspends continues in a task --
+    def _start(self) -> None:
+        env = self.env
+        structlog.contextvars.bind_contextvars(uniqueid=env.uniqueid)
+        t0 = time.perf_counter()
+        handler = self.server.routes.get(env.network_script)
+        if handler is None:
+            self.log.warning("agi_fallback", reason="unknown_route")
+            self._decided(self._fallback(env), "unknown_route", t0)
+            return
+        try:
+            aw = handler(env)
+            send = getattr(aw, "send", None)
+            if send is None:  # an awaitable that is not a coroutine: the general path
+                self.task = self.loop.create_task(self._run(aw, t0))
+                return
+            try:
+                first = send(None)
+            except StopIteration as stop:
+                result = stop.value
+            else:  # it awaits something (a database round trip): go on in a task, under the deadline
+                self.task = self.loop.create_task(self._run(_Resume(aw, first), t0))
+                return
+            self._decided(*self._checked(result), t0)
+        except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - a failing handler gets the fallback
+            self.log.warning("agi_fallback", reason="error", error=type(exc).__name__, exc_info=exc)
+            self._decided(self._fallback(env), "error", t0)
+
+    def _checked(self, variables: object) -> tuple[Mapping[str, str], str]:
+        if not isinstance(variables, Mapping):
+            raise TypeError(f"route handler returned {type(variables).__name__}, not a mapping")
+        return variables, "ok"
+
+    async def _run(self, aw: Awaitable[Mapping[str, str]], t0: float) -> None:
+        """The rest of a decision that had to wait: ``aw`` under ``deadline_s``."""
+        try:
+            variables, outcome = await self._decide(aw)
+            self._decided(variables, outcome, t0)
+        except asyncio.CancelledError:
+            self.log.warning("agi_session_cancelled")
+            self._finish()
+            raise
+        except Exception:  # a bug here must not leak out of the task
+            self.log.exception("agi_session_failed")
+            self._finish()
+
+    async def _decide(self, aw: Awaitable[Mapping[str, str]]) -> tuple[Mapping[str, str], str]:
+        env = self.env
+        try:
+            try:
+                variables = await aw
+            except asyncio.CancelledError:
+                if self.deadline_hit and self.task.uncancel() == 0:
+                    raise TimeoutError from None  # our deadline, not a shutdown
+                raise
+            if self.deadline_hit:  # it swallowed the cancellation and answered late
+                self.task.uncancel()
+                raise TimeoutError
+            return self._checked(variables)
+        except TimeoutError:
+            if not self.deadline_hit:
+                self.log.exception("agi_fallback", reason="error")
+                return self._fallback(env), "error"
+            self.log.warning("agi_fallback", reason="timeout", deadline_s=self.server.deadline_s)
+            return self._fallback(env), "timeout"
+        except Exception as exc:
+            self.log.warning("agi_fallback", reason="error", error=type(exc).__name__, exc_info=exc)
+            return self._fallback(env), "error"
+
+    def _decided(self, variables: Mapping[str, str], outcome: str, t0: float) -> None:
+        """Report the decision, then send the variables (driven by the replies) and close."""
+        cb = self.server.on_decision
+        if cb is not None:
+            try:
+                cb(self.env, variables, time.perf_counter() - t0, outcome)
+            except Exception:
+                self.log.exception("agi_on_decision_failed")
+        if self.closed:
+            self._finish()
+            return
+        try:
+            commands = self._commands(variables)
+        except Exception:  # a bug here must not leave the caller in silence
+            self.log.exception("agi_session_failed")
+            commands = []
+        if not commands:
+            self._finish()
+            return
+        self.phase = _SEND
+        self._arm(self.loop.time() + self.server.read_timeout_s)
+        self.cmds, self.cmd_i = commands, 0
+        self._step()
 
     # -- the command phase: driven from the transport callbacks, no await per reply -------------
     def _step(self) -> None:
@@ -361,7 +442,7 @@ class _AgiSession(asyncio.Protocol):
             self._handle(self.events.popleft())
 
     def _handle(self, ev: object) -> None:
-        """The answer to command ``cmd_i``: go on, or end the phase."""
+        """The answer to command ``cmd_i``: go on, or end the call."""
         i, n = self.cmd_i, len(self.cmds)
         if ev.__class__ is AgiReply:
             code = ev.code  # type: ignore[attr-defined]
@@ -387,68 +468,16 @@ class _AgiSession(asyncio.Protocol):
         self._finish()
 
     def _finish(self) -> None:
-        d = self.done
-        if d is not None and not d.done():
-            d.set_result(None)
-
-    # -- the call ------------------------------------------------------------------------------
-    async def _run(self) -> None:
-        env = self.env
-        server = self.server
-        structlog.contextvars.bind_contextvars(uniqueid=env.uniqueid)
-        t0 = time.perf_counter()
-        try:
-            variables, outcome = await self._decide(env)
-            elapsed = time.perf_counter() - t0
-            cb = server.on_decision
-            if cb is not None:
-                try:
-                    cb(env, variables, elapsed, outcome)
-                except Exception:
-                    self.log.exception("agi_on_decision_failed")
-            if not self.closed:
-                await self._send(variables)
-        except asyncio.CancelledError:
-            self.log.warning("agi_session_cancelled")
-            raise
-        except Exception:  # a bug here must not leak out of the task
-            self.log.exception("agi_session_failed")
-        finally:
-            if self.timer is not None:
-                self.timer.cancel()
-                self.timer = None
-            if not self.closed:
-                self.closed = True
-                self.transport.close()
-
-    async def _decide(self, env: AgiEnvironment) -> tuple[Mapping[str, str], str]:
-        server = self.server
-        handler = server.routes.get(env.network_script)
-        if handler is None:
-            self.log.warning("agi_fallback", reason="unknown_route")
-            return self._fallback(env), "unknown_route"
-        try:
-            try:
-                variables = await handler(env)
-            except asyncio.CancelledError:
-                if self.deadline_hit and self.task.uncancel() == 0:
-                    raise TimeoutError from None  # our deadline, not a shutdown
-                raise
-            if self.deadline_hit:  # it swallowed the cancellation and answered late
-                self.task.uncancel()
-                raise TimeoutError
-            if not isinstance(variables, Mapping):
-                raise TypeError(f"route handler returned {type(variables).__name__}, not a mapping")
-            return variables, "ok"
-        except TimeoutError:
-            if not self.deadline_hit:
-                self.log.exception("agi_fallback", reason="error")
-                return self._fallback(env), "error"
-            self.log.warning("agi_fallback", reason="timeout", deadline_s=server.deadline_s)
-            return self._fallback(env), "timeout"
-        except Exception as exc:
-            self.log.warning("agi_fallback", reason="error", error=type(exc).__name__, exc_info=exc)
-            return self._fallback(env), "error"
+        """End the call: no more timers, close the socket (which ends ``AGI()`` in Asterisk)."""
+        if self.phase is _DONE:
+            return
+        self.phase = _DONE
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if not self.closed:
+            self.closed = True
+            self.transport.close()
 
     def _fallback(self, env: AgiEnvironment) -> Mapping[str, str]:
         try:
@@ -457,7 +486,8 @@ class _AgiSession(asyncio.Protocol):
             self.log.exception("agi_fallback_failed")
             return {}
 
-    async def _send(self, variables: Mapping[str, str]) -> None:
+    def _commands(self, variables: Mapping[str, str]) -> list[bytes]:
+        """One ``SET VARIABLE`` line per variable (invalid names are skipped and logged)."""
         commands = []
         cache = _COMMAND_CACHE
         for name, value in variables.items():
@@ -473,11 +503,39 @@ class _AgiSession(asyncio.Protocol):
                         cache.clear()
                     cache[(name, value)] = cmd
             commands.append(cmd)
-        if not commands:
-            return
-        self.phase = _SEND
-        self._arm(self.loop.time() + self.server.read_timeout_s)
-        self.cmds, self.cmd_i = commands, 0
-        self.done = self.loop.create_future()
-        self._step()
-        await self.done
+        return commands
+
+
+class _Resume:
+    """Await a coroutine that already ran up to its first suspension (it yielded ``first``).
+
+    ``_AgiSession._start`` runs a handler eagerly in the transport callback, which saves a task
+    and two loop turns on every call whose handler never waits (the SQLite lookup). When it does
+    wait, this hands the half-run coroutine to a task: the task sees the pending future, and
+    sends, throws (cancellation at the deadline) and the result pass through unchanged.
+    """
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro: Any, first: object) -> None:
+        self.coro, self.first = coro, first
+
+    def __await__(self) -> Generator[object, object, Any]:
+        coro, value = self.coro, self.first
+        self.coro = self.first = None
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # noqa: BLE001 - cancellation goes into the handler
+                try:
+                    value = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value

@@ -7,11 +7,12 @@ presentation, empty and garbage give :data:`UNKNOWN` and never raise.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberType
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, NumberParseException, PhoneMetadata, PhoneNumberType
 
 #: Asterisk ``agi_callingpres``/``CALLINGPRES`` values whose low two bits say "restricted" (1) or
 #: "not available" (2): presentation prohibited, the number must not be used or shown.
@@ -100,3 +101,74 @@ def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
         return None
     except Exception:  # noqa: BLE001 - garbage must never break a call
         return None
+
+
+# --------------------------------------------------------------------------------------------
+# The FastAGI hot path: a caller ID that already spells its E.164 key
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What phonenumbers' metadata says about dialing in one region."""
+
+    cc: str
+    national_prefix: re.Pattern[str] | None  # national_prefix_for_parsing (trunk and carrier prefixes)
+    international_prefix: re.Pattern[str] | None
+
+
+@lru_cache(maxsize=512)
+def _plan(region: str) -> _Plan | None:
+    md = PhoneMetadata.metadata_for_region(region.upper(), None)
+    if md is None or not md.country_code:
+        return None
+    natl = md.national_prefix_for_parsing or (re.escape(md.national_prefix) if md.national_prefix else None)
+    return _Plan(
+        str(md.country_code),
+        re.compile(natl) if natl else None,
+        re.compile(md.international_prefix) if md.international_prefix else None,
+    )
+
+
+def e164_candidate(raw: object, region: str = "CN", callingpres: str | int | None = None) -> str | None:
+    """The E.164 key a plain-digit caller ID spells as written, or None; a hint for a keyed lookup.
+
+    ``13800138000`` in CN gives ``+8613800138000``; ``+8613800138000`` gives itself. Only numbers
+    that phonenumbers reads without any rewriting qualify (no trunk or carrier prefix of the
+    region's metadata, no international prefix, no leading zero, no country code without ``+``):
+    for those, :func:`normalize` returns exactly this key whenever the number is valid, and a key
+    of an invalid number cannot be in the customer database (every stored key came from
+    :func:`normalize`). So a database hit on the candidate is the caller; on a miss, call
+    :func:`normalize`. It saves phonenumbers' parse and validation (tens of microseconds) on the
+    FastAGI path of most known callers.
+    """
+    if raw.__class__ is not str or not raw or is_restricted(callingpres):
+        return None
+    if raw[0] == "+":
+        digits = raw[1:]
+        if not (digits.isascii() and digits.isdigit()) or len(digits) > 15:
+            return None
+        for n in (1, 2, 3):
+            regions = COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:n]))
+            if regions:
+                break
+        else:
+            return None
+        if len(regions) != 1:  # a shared country code (NANP, +7, +44...): let phonenumbers pick the region
+            return None
+        plan, national = _plan(regions[0]), digits[n:]
+    else:
+        if not (raw.isascii() and raw.isdigit()):
+            return None
+        plan, national = _plan(region), raw
+        if plan is None or national.startswith(plan.cc):  # maybe the country code without '+'
+            return None
+        if plan.international_prefix is not None and plan.international_prefix.match(national):
+            return None
+    if plan is None or not national or national[0] == "0" or len(plan.cc) + len(national) > 15:
+        return None
+    if plan.national_prefix is not None:
+        m = plan.national_prefix.match(national)
+        if m is not None and (m.end() > 0 or any(g is not None for g in m.groups())):
+            return None  # phonenumbers may strip or transform a prefix here
+    return f"+{plan.cc}{national}"

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 import structlog
 
-from cti.customers.callerid import normalize
+from cti.customers.callerid import e164_candidate, normalize
 from cti.customers.lookup import CallerLookup
 from cti.routing.rules import CallerFacts, RouteDecision, RoutingRules, resolve_route
 
@@ -112,12 +112,22 @@ class InboundRoutes:
         return await self._decide(env, digit)
 
     async def _decide(self, env: Any, ivr_choice: str | None) -> Mapping[str, str]:
-        number = normalize(env.callerid, self._region, env.callingpres)
-        facts: CallerFacts | None = await self._lookup.lookup(number.e164) if number.e164 else None
+        raw, pres = env.callerid, env.callingpres
+        # Most known callers send their number as plain digits: look that key up first and skip
+        # phonenumbers' parse (e164_candidate says why a hit is always the right caller).
+        e164 = e164_candidate(raw, self._region, pres)
+        facts: CallerFacts | None = await self._lookup.lookup(e164) if e164 else None
+        shown = raw
+        if facts is None:
+            number = normalize(raw, self._region, pres)
+            shown = number.raw
+            if number.e164 is not None and number.e164 != e164:
+                facts = await self._lookup.lookup(number.e164)
+            e164 = number.e164
         rules = self._rules  # one snapshot per call, even if set_rules() runs meanwhile
         decision = resolve_route(facts, _dialed(env), rules, self._clock(), ivr_choice)
         greeting = self._greeting(facts, decision.language)
-        self._publish(env, number.raw, number.e164, facts, decision, ivr_choice)
+        self._publish(env, shown, e164, facts, decision, ivr_choice)
         return self._variables(decision, greeting, facts.customer_id if facts else None)
 
     def _greeting(self, facts: CallerFacts | None, language: str) -> str:
