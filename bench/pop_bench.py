@@ -122,7 +122,7 @@ def trace_stalls(who: str) -> Any:
 
     stalls: list[tuple[float, float, str]] = []
     run = events.Handle._run
-    gc_start = [0.0]
+    gc_start, gc_cpu = [0.0], [0.0]
 
     def describe(handle: Any) -> str:
         """The task a handle steps (a TaskStepMethWrapper only shows its task to the collector)."""
@@ -136,11 +136,12 @@ def trace_stalls(who: str) -> Any:
         return repr(handle)[:160]
 
     def timed(self: Any) -> None:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         run(self)
         d = time.perf_counter() - t
-        if d > 0.003:
-            stalls.append((time.time(), d * 1000, describe(self)))
+        if d > 0.003:  # thread CPU time well below the wall time: the OS ran something else meanwhile
+            stalls.append((time.time(), d * 1000,
+                           f"(cpu {(time.thread_time() - c) * 1000:.1f} ms) {describe(self)}"))
 
     census: list[str] = []
 
@@ -151,11 +152,14 @@ def trace_stalls(who: str) -> Any:
                 from collections import Counter  # what the young generations hold (diagnostic: slow)
                 young = gc.get_objects(0) + gc.get_objects(1)
                 top = Counter(type(o).__qualname__ for o in young).most_common(12)
-                census.append(f"{len(young)} young: " + ", ".join(f"{k} {v}" for k, v in top))
+                fan = sorted(((len(gc.get_referents(o)), type(o).__qualname__) for o in young), reverse=True)[:6]
+                census.append(f"{len(young)} young: " + ", ".join(f"{k} {v}" for k, v in top)
+                              + f"; widest: {fan}")
                 del young
-            gc_start[0] = time.perf_counter()
+            gc_start[0], gc_cpu[0] = time.perf_counter(), time.thread_time()
         elif (d := time.perf_counter() - gc_start[0]) > 0.003:
-            stalls.append((time.time(), d * 1000, f"gc gen{info['generation']} collected {info['collected']}"))
+            stalls.append((time.time(), d * 1000, f"(cpu {(time.thread_time() - gc_cpu[0]) * 1000:.1f} ms) "
+                                                  f"gc gen{info['generation']} collected {info['collected']}"))
 
     events.Handle._run = timed  # type: ignore[method-assign]
     gc.callbacks.append(on_gc)
