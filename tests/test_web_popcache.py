@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime, timedelta, timezone
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from sqlalchemy import event
+from sqlalchemy import event, insert
 
+from cti.calls.recorder import CallRecorder
 from cti.customers.repository import get_customer
-from cti.web.popcache import PopCache, fetch_pop_customer
+from cti.db.tables import customers
+from cti.web.popcache import PopCache, fetch_pop_customer, fetch_pop_rows, record
 from test_web_support import Web, next_of, web  # noqa: F401  (fixture)
 
 
@@ -186,7 +189,6 @@ async def test_the_cache_is_bounded_and_expires(web: Web):
 
 async def test_prefetches_close_together_share_one_query(web: Web):
     async with web.daemon.engine.connect() as conn:
-        from cti.web.popcache import fetch_pop_rows
         rows = await fetch_pop_rows(conn, [web.customer_id, 999_999])
     assert list(rows) == [web.customer_id]
     cache = PopCache(web.daemon.sessionmaker, batch_window_s=0.05)
@@ -230,3 +232,78 @@ async def test_a_ring_flushes_the_batch_its_card_waits_in(web: Web):
         assert len(seen) == 1 and cache.queries == 1
     finally:
         await cache.close()
+
+
+def _record(uniqueid: str, customer_id: int, queue: str, *, linkedid: str, ago_s: float,
+            ended: bool = False) -> dict[str, Any]:
+    """A call record as the recorder gets it from the live state (open while ``ended_at`` is None)."""
+    started = datetime.now(timezone.utc) - timedelta(seconds=ago_s)
+    return {"server": "default", "uniqueid": uniqueid, "linkedid": linkedid, "caller_number": "13800138000",
+            "caller_e164": "+8613800138000", "customer_id": customer_id, "dialed": "4008001234", "route": "product",
+            "queue": queue, "priority": 5, "ivr_choice": None, "started_at": started, "queued_at": started,
+            "answered_at": None, "ended_at": started + timedelta(seconds=30) if ended else None, "wait_s": None,
+            "talk_s": None, "outcome": "abandoned" if ended else None, "agent_interface": None}
+
+
+async def test_the_ringing_call_is_not_among_its_own_last_calls(web: Web):
+    """The recorder writes the call's open row (and a leg sharing its linkedid) before the pop is built:
+    neither is a "last call" of that pop, prefetched or loaded at the ring; earlier calls still are."""
+    cid = web.customer_id
+    rec = CallRecorder(web.daemon.sessionmaker)
+    rec.submit(_record("prev.1", cid, "earlier", linkedid="prev.1", ago_s=3600, ended=True))
+    rec.submit(_record("cur.1", cid, "current", linkedid="cur.0", ago_s=20))
+    rec.submit(_record("cur.1b", cid, "current-leg", linkedid="cur.0", ago_s=10))
+    assert await rec.flush() == 3
+    ws = await web.ws(await web.login("alice"))
+    decide(web, "cur.1", cid)
+    await prefetched(web, "cur.1")
+    web.ring("PJSIP/1001", "cur.1", cid, linkedid="cur.0")
+    pop = await next_of(ws, "screen_pop")
+    assert [c["queue"] for c in pop["last_calls"]] == ["earlier", "appliances"]
+    # the call ends, the customer calls again, that call's row is written and it rings unprefetched:
+    # the ended call is now a last call, the ringing one is not
+    for uniqueid, queue in (("cur.1", "current"), ("cur.1b", "current-leg")):
+        rec.submit(_record(uniqueid, cid, queue, linkedid="cur.0", ago_s=20, ended=True))
+    rec.submit(_record("cur.2", cid, "again", linkedid="cur.2", ago_s=1))
+    assert await rec.flush() == 3
+    web.ring("PJSIP/1001", "cur.2", cid)
+    pop = await next_of(ws, "screen_pop")
+    assert [c["queue"] for c in pop["last_calls"]] == ["current-leg", "current", "earlier", "appliances"]
+    await ws.close()
+
+
+async def test_a_batch_leaves_out_each_ringing_call_and_keeps_the_limit(web: Web):
+    """Calls batched together (two lines of one customer) leave out their own rows; still 5 last calls."""
+    cid = web.customer_id
+    rec = CallRecorder(web.daemon.sessionmaker)
+    for i in range(6):
+        rec.submit(_record(f"hist.{i}", cid, f"hist-{i}", linkedid=f"hist.{i}", ago_s=7200 - i, ended=True))
+    rec.submit(_record("line.1", cid, "line-1", linkedid="line.1", ago_s=5))
+    rec.submit(_record("line.2", cid, "line-2", linkedid="line.2", ago_s=4))
+    assert await rec.flush() == 8
+    cache = PopCache(web.daemon.sessionmaker, batch_window_s=0.05)
+    try:
+        cards = await asyncio.gather(cache.prefetch(("default", "line.1"), cid), cache.prefetch(("default", "line.2"), cid))
+        async with web.daemon.engine.connect() as conn:
+            alone = await fetch_pop_customer(conn, cid, exclude=[("default", "line.2")])
+    finally:
+        await cache.close()
+    want = [f"hist-{i}" for i in (5, 4, 3, 2, 1)]
+    for card in cards:
+        assert [c["queue"] for c in card.customer["last_calls"]] == want
+    assert alone is not None and [c["queue"] for c in alone["last_calls"]] == ["line-1", *want[:4]]
+
+
+async def test_each_customer_gets_its_own_last_calls(web: Web):
+    """One query serves several customers: each card lists that customer's calls, no one else's."""
+    now = datetime.now(timezone.utc)
+    async with web.daemon.engine.begin() as conn:
+        other = (await conn.execute(insert(customers).values(family_name="李", given_name="娜", created_at=now,
+                                                             updated_at=now).returning(customers.c.id))).scalar_one()
+    rec = CallRecorder(web.daemon.sessionmaker)
+    rec.submit(_record("li.1", other, "li-only", linkedid="li.1", ago_s=60, ended=True))
+    assert await rec.flush() == 1
+    async with web.daemon.engine.connect() as conn:
+        rows = await fetch_pop_rows(conn, [web.customer_id, other])
+    assert [c["queue"] for c in record(rows[web.customer_id])["last_calls"]] == ["appliances"]
+    assert [c["queue"] for c in record(rows[other])["last_calls"]] == ["li-only"]

@@ -7,6 +7,8 @@ and last calls as JSON arrays built by the database), renders the customer part 
 keeps it, JSON-encoded, for the call. At ring time the hub only encodes the call part and concatenates.
 
 * keyed by call ``(server, uniqueid)``; an index customer_id -> calls serves invalidation;
+* the last calls are the customer's own, newest first, without the call being popped: the recorder may
+  have written its open row (and those of legs sharing its linkedid) before the card is loaded;
 * bounded (``maxsize`` calls, oldest dropped first) with a TTL (``ttl_s``): an entry older than that is
   loaded again on use;
 * :meth:`PopCache.invalidate_customer` drops every entry of a customer (console edit, wrap-up, new
@@ -25,11 +27,11 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import Text, and_, bindparam, cast, func, literal_column, select
+from sqlalchemy import Text, and_, bindparam, cast, func, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 
 from cti.db.tables import OPEN_TICKET_STATES, calls, customer_phones, customers, products, tickets
@@ -70,9 +72,22 @@ def _statement(dialect: str) -> Any:
                                 "description", tickets.c.description, "status", tickets.c.status,
                                 "sla_deadline", tickets.c.sla_deadline))
                         ).where(and_(tickets.c.customer_id == cid, tickets.c.status.in_(OPEN_TICKET_STATES)))
-    c2 = calls.alias("recent")
-    recent = (select(c2.c.id).where(c2.c.customer_id == cid).order_by(c2.c.started_at.desc(), c2.c.id.desc())
-              .limit(bindparam("n")))
+    # the calls being popped are nobody's "last call": the recorder may already have written their open
+    # rows (and those of other legs of theirs: same server and linkedid) before the pop is loaded
+    c2, c3 = calls.alias("recent"), calls.alias("ringing")
+    # servers and uniqueids apart too: SQLite finds rows by the (server, uniqueid) index for these, never
+    # for the pairs (a scan of every call)
+    ringing = and_(c3.c.server.in_(bindparam("skip_servers", expanding=True)),
+                   c3.c.uniqueid.in_(bindparam("skip_uniqueids", expanding=True)),
+                   tuple_(c3.c.server, c3.c.uniqueid).in_(bindparam("skip", expanding=True)))
+    linked = select(c3.c.server, c3.c.linkedid).where(ringing, c3.c.linkedid.is_not(None))
+    recent = (select(c2.c.id)
+              .where(c2.c.customer_id == cid,
+                     tuple_(c2.c.server, c2.c.uniqueid).not_in(bindparam("skip", expanding=True)),
+                     tuple_(c2.c.server, func.coalesce(c2.c.linkedid, "")).not_in(linked))
+              .order_by(c2.c.started_at.desc(), c2.c.id.desc())
+              .limit(bindparam("n"))
+              .correlate(customers))  # two levels down: without this it would be the newest calls of anyone
     last = select(agg(obj("started_at", calls.c.started_at, "queue", calls.c.queue, "outcome", calls.c.outcome,
                           "disposition", calls.c.disposition, "notes", calls.c.notes,
                           "agent_id", calls.c.agent_id))).where(calls.c.id.in_(recent))
@@ -100,24 +115,35 @@ _FAR = datetime.max.replace(tzinfo=timezone.utc)
 _OLD = datetime.min.replace(tzinfo=timezone.utc)
 
 
+_NO_CALL: CallKey = ("", "")  # matches no call (uniqueids are never empty)
+
 Row = tuple[Any, ...]  # (id, family, given, title, language, vip, dealer, email, 4 JSON texts): no GC-tracked parts
 
 
-async def fetch_pop_rows(conn: AsyncConnection, customer_ids: list[int], recent_calls: int = 5) -> dict[int, Row]:
-    """Several customers' pop data in one round trip: id -> flat tuple of plain values (see :func:`record`)."""
+async def fetch_pop_rows(conn: AsyncConnection, customer_ids: list[int], recent_calls: int = 5,
+                         exclude: Iterable[CallKey] = ()) -> dict[int, Row]:
+    """Several customers' pop data in one round trip: id -> flat tuple of plain values (see :func:`record`).
+
+    ``exclude``: the calls being popped, left out of the last calls (with the legs sharing their linkedid).
+    """
+    # never an empty list: SQLAlchemy renders an empty tuple NOT IN as false on PostgreSQL
+    skip = list(exclude) or [_NO_CALL]
     result = await conn.execute(_statement(conn.dialect.name),
-                                {"ids": [int(c) for c in customer_ids], "n": recent_calls})
+                                {"ids": [int(c) for c in customer_ids], "n": recent_calls, "skip": skip,
+                                 "skip_servers": list({k[0] for k in skip}), "skip_uniqueids": [k[1] for k in skip]})
     return {row[0]: tuple(row) for row in result}
 
 
-async def fetch_pop_row(conn: AsyncConnection, customer_id: int, recent_calls: int = 5) -> Row | None:
+async def fetch_pop_row(conn: AsyncConnection, customer_id: int, recent_calls: int = 5,
+                        exclude: Iterable[CallKey] = ()) -> Row | None:
     """One customer's pop data in one round trip (None: no such customer)."""
-    return (await fetch_pop_rows(conn, [customer_id], recent_calls)).get(int(customer_id))
+    return (await fetch_pop_rows(conn, [customer_id], recent_calls, exclude)).get(int(customer_id))
 
 
-async def fetch_pop_customer(conn: AsyncConnection, customer_id: int, recent_calls: int = 5) -> dict[str, Any] | None:
+async def fetch_pop_customer(conn: AsyncConnection, customer_id: int, recent_calls: int = 5,
+                             exclude: Iterable[CallKey] = ()) -> dict[str, Any] | None:
     """What a pop shows of a customer, in one round trip; the shape of ``get_customer`` (minus greeting/timestamps)."""
-    row = await fetch_pop_row(conn, customer_id, recent_calls)
+    row = await fetch_pop_row(conn, customer_id, recent_calls, exclude)
     return None if row is None else record(row)
 
 
@@ -196,6 +222,7 @@ class Card:
 
 @dataclass(slots=True)
 class _Entry:
+    key: CallKey
     customer_id: int
     task: asyncio.Task[Card]
     started: float
@@ -220,6 +247,7 @@ class PopCache:
         self.batch_window_s = batch_window_s
         self.batch_max = batch_max
         self._batch: dict[int, list[asyncio.Future[Card]]] = {}
+        self._batch_calls: list[CallKey] = []  # the calls of the batch (left out of its last calls)
         self._flush_at: asyncio.TimerHandle | None = None
         self._batches: set[asyncio.Task[None]] = set()
         self.loads = 0    # cards loaded
@@ -249,7 +277,7 @@ class PopCache:
             return e.task
         if e is not None:
             self._drop(key)
-        e = _Entry(customer_id, None, self.clock())  # type: ignore[arg-type]
+        e = _Entry(key, customer_id, None, self.clock())  # type: ignore[arg-type]
         e.task = asyncio.get_running_loop().create_task(self._load(customer_id, e), name=f"pop-card-{key[1]}")
         self._entries[key] = e
         self._by_customer.setdefault(customer_id, set()).add(key)
@@ -286,20 +314,21 @@ class PopCache:
         if e.urgent:  # a ring waits and nothing was prefetched: alone, now
             self.queries += 1
             async with self.sessionmaker() as session:
-                row = await fetch_pop_row(await session.connection(), customer_id)
+                row = await fetch_pop_row(await session.connection(), customer_id, exclude=(e.key,))
             card = Card(customer_id, row, self.clock())
             card.render(self.rules, self.clock(), self.tz)
             return card
-        fut = self._enqueue(customer_id)
+        fut = self._enqueue(customer_id, e.key)
         try:
             return await fut
         finally:
             fut.cancel()
 
-    def _enqueue(self, customer_id: int) -> asyncio.Future[Card]:
+    def _enqueue(self, customer_id: int, key: CallKey) -> asyncio.Future[Card]:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Card] = loop.create_future()
         self._batch.setdefault(customer_id, []).append(fut)
+        self._batch_calls.append(key)
         if len(self._batch) >= self.batch_max:
             self._flush()
         elif self._flush_at is None:
@@ -311,21 +340,25 @@ class PopCache:
             self._flush_at.cancel()
             self._flush_at = None
         batch, self._batch = self._batch, {}
+        keys, self._batch_calls = self._batch_calls, []
         if batch:
-            task = asyncio.get_running_loop().create_task(self._read(batch), name="pop-card-batch")
+            task = asyncio.get_running_loop().create_task(self._read(batch, keys), name="pop-card-batch")
             self._batches.add(task)
             task.add_done_callback(self._batches.discard)
 
-    async def _read(self, batch: dict[int, list[asyncio.Future[Card]]]) -> None:
+    async def _read(self, batch: dict[int, list[asyncio.Future[Card]]], keys: list[CallKey]) -> None:
         """One query for the batch, then each customer's part is encoded (once for all its calls), with a
-        turn of the event loop between customers: a batch never holds up a ring arriving meanwhile."""
+        turn of the event loop between customers: a batch never holds up a ring arriving meanwhile.
+
+        The calls of the batch are left out of every card's last calls: the calls of one customer in a
+        batch share its card (two lines of one customer: neither ringing call is a "last call")."""
         wanted = [cid for cid, futs in batch.items() if any(not f.done() for f in futs)]
         rows: dict[int, Row] = {}
         try:
             if wanted:
                 self.queries += 1
                 async with self.sessionmaker() as session:
-                    rows = await fetch_pop_rows(await session.connection(), wanted)
+                    rows = await fetch_pop_rows(await session.connection(), wanted, exclude=keys)
         except BaseException as exc:
             for futs in batch.values():
                 for f in futs:
