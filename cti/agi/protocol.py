@@ -246,37 +246,38 @@ def _split_line(line: str) -> tuple[str, str] | None:
     return key, value
 
 
-_PREFIXES = tuple(k + ": " for k in ENV_KEYS)
-_PREFIXES_NO_SCRIPT = tuple(p for p in _PREFIXES if p != "agi_network_script: ")
 _KEYS_NO_SCRIPT = tuple(k for k in ENV_KEYS if k != "agi_network_script")
+
+
+#: Asterisk's exact layout (every real call): one regular expression reads the whole block;
+#: values hold no CR or LF, so anything stray (an injected line, a CR) falls to the slow path.
+_FAST_LAYOUTS = tuple(
+    (re.compile("".join(f"{re.escape(k)}: ([^\\r\\n]*)\\n" for k in keys)), keys) for keys in (ENV_KEYS, _KEYS_NO_SCRIPT)
+)
+_ARG_LINE = re.compile(r"agi_arg_([1-9][0-9]*): ([^\r\n]*)\n")
 
 
 def _build_environment(block: bytes) -> AgiEnvironment:
     """Read an environment block (without its closing empty line)."""
     text = block.decode("utf-8", "replace")
+    for layout, keys in _FAST_LAYOUTS:
+        m = layout.match(text)
+        if m is None:
+            continue
+        fields = dict(zip(keys, m.groups()))
+        pos, end, n = m.end(), len(text), 1
+        while pos < end:
+            a = _ARG_LINE.match(text, pos)
+            if a is None or a.group(1) != str(n):
+                break
+            fields[f"agi_arg_{n}"] = a.group(2)
+            pos, n = a.end(), n + 1
+        else:
+            return AgiEnvironment(MappingProxyType(fields), 0, True, len(block))
+        break
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    # Fast path: Asterisk's exact layout, nothing stray (every real call).
-    n = len(lines)
-    if n > 1 and "\r" not in text:
-        if lines[1].startswith("agi_network_script: "):
-            prefixes, keys = _PREFIXES, ENV_KEYS
-        else:
-            prefixes, keys = _PREFIXES_NO_SCRIPT, _KEYS_NO_SCRIPT
-        k = len(prefixes)
-        if n >= k:
-            values = [line[len(p) :] for line, p in zip(lines, prefixes) if line.startswith(p)]
-            if len(values) == k:
-                fields = dict(zip(keys, values))
-                for i in range(k, n):
-                    p = f"agi_arg_{i - k + 1}: "
-                    line = lines[i]
-                    if not line.startswith(p):
-                        break
-                    fields[p[:-2]] = line[len(p) :]
-                else:
-                    return AgiEnvironment(MappingProxyType(fields), 0, True, len(block))
     return _slow_environment(lines, len(block))
 
 
@@ -466,6 +467,10 @@ class AgiReplyParser:
         self._multi: list[str] | None = None
         self._multi_code = ""
         self.max_line = max_line
+
+    def idle(self) -> bool:
+        """True between lines (no partial line, no multi-line reply open)."""
+        return not self._buf and self._multi is None
 
     def feed(self, data: bytes) -> list[AgiEvent]:
         if data == b"200 result=1\n" and not self._buf and self._multi is None:

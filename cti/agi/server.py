@@ -48,6 +48,8 @@ _COMMAND_CACHE: dict[tuple[object, object], bytes] = {}
 _EOF = object()
 _ENV, _DECIDE, _OVERRUN, _SEND, _DONE = "env", "decide", "overrun", "send", "done"
 _TIMEOUT = object()
+_OK_LINE = b"200 result=1\n"
+_OK_1 = AgiReply(200, 1, None, None, "200 result=1")
 
 
 class AgiServer:
@@ -225,6 +227,10 @@ class _AgiSession(asyncio.Protocol):
         self.timer = self.loop.call_at(now + min(server.read_timeout_s, server.deadline_s), self._on_timer)
 
     def data_received(self, data: bytes) -> None:
+        if data == _OK_LINE and self.outstanding and self.replies.idle():  # the usual reply, in one read
+            self.outstanding = False  # (outstanding: the command phase, see _step)
+            self._handle(_OK_1)
+            return
         if self.env is None:
             parser = self.env_parser
             try:

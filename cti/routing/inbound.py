@@ -125,9 +125,10 @@ class InboundRoutes:
                 facts = await self._lookup.lookup(number.e164)
             e164 = number.e164
         rules = self._rules  # one snapshot per call, even if set_rules() runs meanwhile
-        decision = resolve_route(facts, _dialed(env), rules, self._clock(), ivr_choice)
+        dialed = _dialed(env)
+        decision = resolve_route(facts, dialed, rules, self._clock(), ivr_choice)
         greeting = self._greeting(facts, decision.language)
-        self._publish(env, shown, e164, facts, decision, ivr_choice)
+        self._publish(env, shown, e164, dialed, facts, decision, ivr_choice)
         return self._variables(decision, greeting, facts.customer_id if facts else None)
 
     def _greeting(self, facts: CallerFacts | None, language: str) -> str:
@@ -165,7 +166,14 @@ class InboundRoutes:
         }
 
     def _publish(
-        self, env: Any, raw: str, e164: str | None, facts: CallerFacts | None, d: RouteDecision, ivr_choice: str | None
+        self,
+        env: Any,
+        raw: str,
+        e164: str | None,
+        dialed: str,
+        facts: CallerFacts | None,
+        d: RouteDecision,
+        ivr_choice: str | None,
     ) -> None:
         if self._on_decision is None:
             return
@@ -176,7 +184,7 @@ class InboundRoutes:
                     caller_number=raw,
                     caller_e164=e164,
                     customer_id=facts.customer_id if facts else None,
-                    dialed=_dialed(env),
+                    dialed=dialed,
                     queue=d.queue,
                     priority=d.priority,
                     action=d.action,
