@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.ext.asyncio import create_async_engine
+from structlog.testing import capture_logs
 
 from cti.ami import events as ev
 from cti.ami.capturelog import read_capture
@@ -14,7 +19,8 @@ from cti.ami.events import normalize
 from cti.ami.protocol import AmiParser
 from cti.calls.live import LiveState
 from cti.calls.recorder import CallRecorder
-from cti.db.engine import sessionmaker
+from cti.db.engine import create_engine, sessionmaker
+from cti.db.schema import init_schema
 from cti.db.tables import agents, calls, customers
 
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
@@ -171,3 +177,133 @@ async def test_a_database_outage_keeps_the_rows_for_the_next_flush(engine, captu
     rec.sessionmaker = sessionmaker(engine)  # the database is back
     assert await rec.flush() == 6 and rec.pending == 0
     assert len(await _rows(engine)) == 6
+
+
+def _rec(uniqueid: str, *, ended: bool, outcome: str | None = None) -> dict[str, Any]:
+    """A record as the live state gives it (no customer, no agent)."""
+    return {"server": "pbx1", "uniqueid": uniqueid, "linkedid": uniqueid, "caller_number": "13800138000",
+            "caller_e164": None, "customer_id": None, "dialed": None, "route": None, "queue": "mobile",
+            "priority": None, "ivr_choice": None, "started_at": NOW, "queued_at": NOW, "answered_at": None,
+            "ended_at": NOW if ended else None, "wait_s": None, "talk_s": None,
+            "outcome": (outcome or "abandoned") if ended else None, "agent_interface": None}
+
+
+@contextmanager
+def upserts(engine, hook=None) -> Iterator[list[int]]:
+    """The size of every upsert statement on ``engine``; ``hook(n)`` runs before the n-th (1-based)."""
+    sizes: list[int] = []
+
+    def on_execute(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO CALLS"):
+            sizes.append(len(params) if executemany else 1)
+            if hook is not None:
+                hook(len(sizes))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
+    try:
+        yield sizes
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
+
+
+async def test_a_large_flush_is_written_in_chunks(engine) -> None:
+    rec = CallRecorder(sessionmaker(engine), chunk_rows=50)
+    for i in range(130):
+        rec.submit(_rec(f"c.{i:03}", ended=i % 2 == 0))
+    with upserts(engine) as sizes:
+        assert await rec.flush() == 130
+    assert sizes == [50, 50, 30]
+    assert rec.pending == 0 and rec.written == 130
+    rows = await _rows(engine)
+    assert [r["uniqueid"] for r in rows] == [f"c.{i:03}" for i in range(130)]
+
+
+async def test_a_failed_chunk_keeps_it_and_the_rest_without_reordering(engine) -> None:
+    """Chunk 2 of 3 fails: chunk 1 is written; chunks 2-3 wait for the next flush. Records that came in
+    meanwhile win over the ones put back, except a stale open record of a closed call in flight."""
+    rec = CallRecorder(sessionmaker(engine), chunk_rows=2)
+    for i in range(6):
+        rec.submit(_rec(f"k.{i}", ended=True))
+
+    def fail_second(n: int) -> None:
+        if n == 2:
+            rec.submit(_rec("k.2", ended=False))  # a stale replay of k.2 (closed, in the failing chunk)
+            rec.submit(_rec("k.5", ended=True, outcome="answered"))  # a newer record of k.5 (not written yet)
+            raise RuntimeError("database gone")
+
+    with upserts(engine, fail_second):
+        try:
+            await rec.flush()
+        except RuntimeError:
+            pass
+        else:  # pragma: no cover
+            raise AssertionError("the flush must fail")
+    assert rec.written == 2 and rec.pending == 4
+    assert [r["uniqueid"] for r in await _rows(engine)] == ["k.0", "k.1"]
+    assert await rec.flush() == 4 and rec.pending == 0
+    rows = {r["uniqueid"]: r for r in await _rows(engine)}
+    assert sorted(rows) == [f"k.{i}" for i in range(6)]
+    assert rows["k.2"]["ended_at"] is not None and rows["k.2"]["outcome"] == "abandoned"
+    assert rows["k.5"]["outcome"] == "answered"
+
+
+async def _locked_sqlite(tmp_path: Path) -> tuple[Any, sqlite3.Connection]:
+    """An engine on a schema'd SQLite file with a 50 ms busy timeout, and a connection holding its write lock."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'locked.db'}"
+    schema_engine = create_engine(url)
+    await init_schema(schema_engine)
+    await schema_engine.dispose()
+    eng = create_async_engine(url, connect_args={"timeout": 0.05})
+    blocker = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+    blocker.execute("PRAGMA journal_mode=WAL")
+    blocker.execute("BEGIN IMMEDIATE")  # another writer (the greeting sweeper at stop) holds the lock
+    return eng, blocker
+
+
+async def _logged(logs: list[dict[str, Any]], event_name: str) -> dict[str, Any]:
+    for _ in range(1000):
+        for entry in logs:
+            if entry["event"] == event_name:
+                return entry
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{event_name} never logged: {[e['event'] for e in logs]}")
+
+
+async def test_the_final_flush_waits_out_a_locked_sqlite_database(tmp_path: Path) -> None:
+    eng, blocker = await _locked_sqlite(tmp_path)
+    try:
+        rec = CallRecorder(sessionmaker(eng), final_retry_s=60)
+        rec.submit(_rec("s.1", ended=True))
+        rec.submit(_rec("s.2", ended=False))
+        with capture_logs() as logs:
+            closing = asyncio.create_task(rec.close())
+            await _logged(logs, "recorder.final_flush_busy")
+            assert not closing.done()
+            blocker.execute("ROLLBACK")  # the other writer is done
+            await asyncio.wait_for(closing, 30)
+        assert rec.pending == 0 and rec.written == 2
+        assert [e["event"] for e in logs if e["event"].startswith("recorder.final")][-1] == "recorder.final_flush_done"
+        assert [r["uniqueid"] for r in await _rows(eng)] == ["s.1", "s.2"]
+    finally:
+        blocker.close()
+        await eng.dispose()
+
+
+async def test_a_final_flush_that_cannot_write_names_every_lost_call(tmp_path: Path) -> None:
+    eng, blocker = await _locked_sqlite(tmp_path)
+    try:
+        rec = CallRecorder(sessionmaker(eng), final_retry_s=0.3)
+        rec.submit(_rec("l.1", ended=False))
+        rec.submit(_rec("l.2", ended=True))
+        with capture_logs() as logs:
+            await asyncio.wait_for(rec.close(), 60)
+        failed = [e for e in logs if e["event"] == "recorder.final_flush_failed"]
+        assert len(failed) == 1 and "database is locked" in failed[0]["error"]
+        assert failed[0]["lost"] == 2 and failed[0]["lost_ended"] == 1 and failed[0]["lost_open"] == 1
+        assert failed[0]["calls"] == ["pbx1/l.2", "pbx1/l.1 (open)"]
+        assert rec.pending == 2  # still held: a later flush (if any) writes them
+        blocker.execute("ROLLBACK")
+        assert await rec.flush() == 2
+    finally:
+        blocker.close()
+        await eng.dispose()
