@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 import structlog
 
+from cti.agi.origin import AGI_PEER, AgiOrigins
 from cti.agi.server import AgiServer
 from cti.ami.service import AmiService
 from cti.bus import EventBus, create_bus
@@ -61,12 +62,19 @@ class Daemon:
         self.lookup: CallerLookup | None = None
         self.routes: InboundRoutes | None = None
         self.agi: AgiServer | None = None
+        #: FastAGI peer address -> AMI server name (several Asterisks); built at start
+        self.origins: AgiOrigins | None = None
         self.web: Any = None
         self._started: list[str] = []
 
     # -- decisions -------------------------------------------------------------------
+    def _server_of_call(self) -> str:
+        """The AMI server of the FastAGI call being decided (by its peer address; cti/agi/origin.py)."""
+        origins = self.origins
+        return origins.server_for(AGI_PEER.get()) if origins is not None else self.ami.server
+
     def _publish_decision(self, d: Decision) -> None:
-        self.bus.publish("agi.decision", d.payload(self.ami.server))
+        self.bus.publish("agi.decision", d.payload(self._server_of_call()))
 
     def _on_agi_session(self, env: Any, variables: Mapping[str, str], elapsed: float, outcome: str) -> None:
         """Every FastAGI session: latency log; a fallback decision is published like any other."""
@@ -74,7 +82,7 @@ class Daemon:
             self.bus.publish(
                 "agi.decision",
                 {
-                    "server": self.ami.server,
+                    "server": self._server_of_call(),
                     "uniqueid": env.uniqueid,
                     "caller_number": "",
                     "caller_e164": None,
@@ -100,6 +108,9 @@ class Daemon:
             if hasattr(self.bus, "start"):  # the Redis bus: fail loud if Redis is unreachable
                 await self.bus.start()
             await init_schema(self.engine)
+            endpoints = ami_endpoints(s)
+            if len(endpoints) > 1:
+                self.origins = await AgiOrigins.resolve((e.server, e.host) for e in endpoints)
             self.lookup = await open_lookup(s.database.url)
             saved = await active_rules(self.sessionmaker)  # rules saved from the web (/routing), else the file's
             self.routes = InboundRoutes(

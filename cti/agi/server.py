@@ -20,6 +20,7 @@ from typing import Any, Awaitable, Callable, Generator, Mapping
 
 import structlog
 
+from .origin import AGI_PEER
 from .protocol import (
     DEFAULT_MAX_ENV_BYTES,
     AgiEnvironment,
@@ -347,6 +348,8 @@ class _AgiSession(asyncio.Protocol):
     def _start(self) -> None:
         env = self.env
         structlog.contextvars.bind_contextvars(uniqueid=env.uniqueid)
+        peer = self.transport.get_extra_info("peername")
+        AGI_PEER.set(peer[0] if peer else None)  # which Asterisk: cti/agi/origin.py
         t0 = time.perf_counter()
         handler = self.server.routes.get(env.network_script)
         if handler is None:
