@@ -241,3 +241,49 @@ def test_missing_deploy_user_is_a_warning_unless_deploys_use_the_cli(copy: Path,
 def test_deploying_as_the_daemons_user_is_an_error(copy: Path, defaults: Settings) -> None:
     report = check_tree(copy, defaults.replace("deploy", ami_username="cti"))
     assert any(f.code == "ami-privilege" and "daemon's user" in f.message for f in report.errors)
+
+
+def test_web_saved_routing_rules_are_checked_too(copy: Path, defaults: Settings) -> None:
+    from cti.routing.store import document_from_config
+
+    doc = document_from_config(defaults.routing)
+    assert check_tree(copy, defaults, saved_rules=(3, doc)).errors == []
+    doc["queues"].append("sales")
+    doc["ivr"]["4"] = "sales"
+    found = [f for f in check_tree(copy, defaults, saved_rules=(3, doc)).errors if f.code == "queue-unknown"]
+    assert {str(f.file) for f in found} == {"<database: routing rules v3, saved from the web>"}
+    assert sorted(f.message.split(" = ")[0] for f in found) == ["ivr.4", "queues"]
+
+
+def test_check_command_reads_the_rules_saved_in_the_database(copy: Path, defaults: Settings, tmp_path: Path) -> None:
+    import asyncio
+
+    from cti.db.engine import create_engine, sessionmaker
+    from cti.db.schema import init_schema
+    from cti.routing.store import document_from_config, save
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/cti.db"
+    doc = document_from_config(defaults.routing)
+    doc["queues"].append("sales")
+    doc["dids"]["4008009999"] = "sales"
+
+    async def prepare() -> None:
+        engine = create_engine(url)
+        try:
+            await init_schema(engine)
+            await save(sessionmaker(engine), doc, created_by="admin")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(prepare())
+    runner = CliRunner()
+    env = {"CTI_DATABASE_URL": url}
+    res = runner.invoke(main, ["dialplan", "check", "--no-lint", str(copy)], env=env)
+    assert res.exit_code == 1, res.output
+    assert "routing rules v1, saved from the web" in res.output and "dids.4008009999 = 'sales'" in res.output
+    assert runner.invoke(main, ["dialplan", "check", "--no-lint", "--no-db", str(copy)], env=env).exit_code == 0
+    # no database file: nothing is created, the files alone are checked
+    missing = tmp_path / "none.db"
+    res = runner.invoke(main, ["dialplan", "check", "--no-lint", str(copy)],
+                        env={"CTI_DATABASE_URL": f"sqlite+aiosqlite:///{missing}"})
+    assert res.exit_code == 0 and not missing.exists()

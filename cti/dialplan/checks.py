@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any, Mapping
 from pathlib import Path
 
 from cti.config import Settings
@@ -94,8 +95,12 @@ class _Collector:
 
 
 def check_tree(tree: ConfigTree | str | Path, settings: Settings, *, config_file: Path | None = None,
-               lint: bool = True) -> Report:
-    """Every check over ``tree``; ``config_file`` is named in findings about cti's own settings."""
+               lint: bool = True, saved_rules: tuple[int, Mapping[str, Any]] | None = None) -> Report:
+    """Every check over ``tree``; ``config_file`` is named in findings about cti's own settings.
+
+    ``saved_rules`` is ``(version, document)`` of the routing rules saved from the web
+    (``routing_rule_versions``), which the daemon uses instead of the file's ``routing.*``:
+    every queue they name must exist too."""
     started = time.perf_counter()
     if not isinstance(tree, ConfigTree):
         tree = ConfigTree.at(tree)
@@ -112,6 +117,8 @@ def check_tree(tree: ConfigTree | str | Path, settings: Settings, *, config_file
         except Exception as exc:  # asterisklint itself failed: say so, do not hide the rest
             out.warning(tree.files["extensions.conf"], None, "asterisklint", f"asterisklint could not run: {exc!r}")
     _check_routing_queues(settings, queues, plan, cti_conf, tree, out)
+    if saved_rules is not None:
+        _check_saved_rules(*saved_rules, queues, out)
     if plan is not None:
         if queues is not None:
             _check_dialplan_queues(plan, queues, out)
@@ -243,6 +250,23 @@ def _check_routing_queues(settings: Settings, queues: dict[str, Section] | None,
         if default is not None and default != r.default_queue:
             out.warning(where[0] if where else None, where[1] if where else None, "queue-default",
                         f"DEFAULT_QUEUE={default!r} but cti's routing.default_queue is {r.default_queue!r}")
+
+
+def _check_saved_rules(version: int, doc: Mapping[str, Any], queues: dict[str, Section] | None,
+                       out: _Collector) -> None:
+    """The active web-saved rules name only queues that queues.conf defines."""
+    if queues is None:
+        return
+    where = Path(f"<database: routing rules v{version}, saved from the web>")
+    named: list[tuple[str, Any]] = [("queues", q) for q in doc.get("queues") or ()]
+    named += [(k, doc.get(k)) for k in ("default_queue", "afterhours_queue") if doc.get(k)]
+    for group in ("dids", "ivr", "product_queues"):
+        named += [(f"{group}.{k}", v) for k, v in (doc.get(group) or {}).items()]
+    for key, queue in named:
+        if isinstance(queue, str) and queue not in queues:
+            out.error(where, None, "queue-unknown",
+                      f"{key} = {queue!r}: no such queue in queues.conf ({', '.join(sorted(queues))}); "
+                      "fix it at /routing or add the queue")
 
 
 # --------------------------------------------------------------------------- AGI

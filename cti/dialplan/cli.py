@@ -51,18 +51,52 @@ def dialplan() -> None:
     """Check, deploy and roll back the dialplans and Asterisk configuration."""
 
 
+def _saved_rules(ctx: Context) -> tuple[int, dict] | None:
+    """The routing rules saved from the web (version, document), if database.url has any.
+
+    Never creates a database; an unreachable or uninitialized one is a note on stderr, not an error
+    (the check must run anywhere, e.g. on an admin's laptop)."""
+    from sqlalchemy.engine import make_url
+
+    url = ctx.settings.database.url
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and (not u.database or not Path(u.database).is_file()):
+        return None
+
+    async def load() -> tuple[int, dict] | None:
+        from cti.db.engine import create_engine, sessionmaker
+        from cti.routing.store import active
+
+        engine = create_engine(url)
+        try:
+            v = await active(sessionmaker(engine))
+        finally:
+            await engine.dispose()
+        return (v.version, v.document) if v is not None else None
+
+    try:
+        return run(load())
+    except Exception as exc:  # noqa: BLE001 - say it and go on with the files
+        click.echo(f"note: web-saved routing rules not checked ({type(exc).__name__}: {exc})", err=True)
+        return None
+
+
 @dialplan.command("check")
 @click.argument("path", required=False, type=click.Path(exists=True, file_okay=False))
 @click.option("--no-lint", is_flag=True, help="Skip asterisklint (cti's own checks only).")
+@click.option("--no-db", is_flag=True, help="Do not read the routing rules saved from the web (database.url).")
 @click.option("-q", "--quiet", is_flag=True, help="Errors only.")
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 @pass_ctx
-def check_cmd(ctx: Context, path: str | None, no_lint: bool, quiet: bool, strict: bool) -> None:
+def check_cmd(ctx: Context, path: str | None, no_lint: bool, no_db: bool, quiet: bool, strict: bool) -> None:
     """Check PATH (a checkout with asterisk-config/ + dialplans/, or an /etc/asterisk-like folder;
-    default deploy.source_dir). Prints FILE:LINE: error|warning[code]: message; exits 1 on errors."""
+    default deploy.source_dir), and the routing rules saved from the web when database.url has them.
+    Prints FILE:LINE: error|warning[code]: message; exits 1 on errors."""
     from cti.dialplan.checks import check_tree
 
-    report = check_tree(_tree(path, ctx), ctx.settings, config_file=_config_file(ctx), lint=not no_lint)
+    saved = None if no_db else _saved_rules(ctx)
+    report = check_tree(_tree(path, ctx), ctx.settings, config_file=_config_file(ctx), lint=not no_lint,
+                        saved_rules=saved)
     _print_report(report, quiet)
     if report.errors or (strict and report.warnings):
         sys.exit(1)
@@ -126,9 +160,11 @@ def deploy_cmd(ctx: Context, source: str | None, by: str | None, show_diff: bool
     from cti.dialplan.deploy import DeployError, deploy
 
     tree = _tree(source, ctx)
+    saved = _saved_rules(ctx)  # a deploy must not drop a queue the web-saved rules route to
 
     async def work():
-        return await deploy(ctx.settings, by=_who(by), source=tree, config_file=_config_file(ctx))
+        return await deploy(ctx.settings, by=_who(by), source=tree, config_file=_config_file(ctx),
+                            saved_rules=saved)
 
     try:
         outcome = run(_with_history(ctx, work))

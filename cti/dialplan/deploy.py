@@ -34,7 +34,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Awaitable, Callable, Iterator
+from typing import Any, Awaitable, Callable, Iterator, Mapping
 
 import structlog
 
@@ -325,8 +325,11 @@ async def _reload_all(asterisk: Asterisk, kinds: list[str]) -> None:
 
 async def deploy(settings: Settings, *, by: str, source: ConfigTree | None = None,
                  asterisk_factory: AsteriskFactory | None = None, config_file: Path | None = None,
+                 saved_rules: tuple[int, Mapping[str, Any]] | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> Outcome:
-    """Check, write, reload, verify; roll back on failure. Never raises for an expected failure."""
+    """Check, write, reload, verify; roll back on failure. Never raises for an expected failure.
+
+    ``saved_rules``: the routing rules saved from the web (see :func:`check_tree`), checked too."""
     started = now()
     version = new_version(started)
     out = Outcome("deploy", "failed", version, by, started)
@@ -343,7 +346,7 @@ async def deploy(settings: Settings, *, by: str, source: ConfigTree | None = Non
         out.reloads = plan.reloads
         out.diff = plan.diff()
 
-    out.report = report = check_tree(source, settings, config_file=config_file)
+    out.report = report = check_tree(source, settings, config_file=config_file, saved_rules=saved_rules)
     if not report.ok:
         describe(plan_deploy(source, target))
         return finish("refused", f"check found {len(report.errors)} error(s); nothing written")
