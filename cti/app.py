@@ -172,10 +172,12 @@ class Daemon:
             await self.cluster.stop()
         if "tickets" in self._started:
             await self.tickets.stop()
-        if "ami" in self._started:
-            await self.ami.stop()
+        # The greeting sweeper writes to the database in a loop (a million rows after an import):
+        # stop it before the AMI service, whose call recorder makes its final flush at stop.
         if "greetings" in self._started:
             await self.greetings.stop()
+        if "ami" in self._started:
+            await self.ami.stop()
         if self.lookup is not None:
             await self.lookup.close()
         await self.bus.close()

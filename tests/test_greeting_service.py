@@ -268,3 +268,29 @@ async def test_prune_removes_files_of_renamed_and_deleted_customers_only(service
     assert (sounds / f"{old[kept]}.wav").exists() and (sounds / f"{pending.name}.wav").exists()
     assert (sounds / "greet-generic-zh.wav").exists()  # fixed sounds are never touched
     assert service.store.cache_path("王先生，您好", cfg.voice_zh).exists()
+
+
+async def test_a_write_cut_off_at_stop_finishes_and_releases_the_database(cfg, engine):
+    """Cancelling the greeting writer mid-transaction (daemon stop) must not leave SQLite locked."""
+    from cti.greeting import service as svc_mod
+
+    svc = GreetingService(cfg, sessionmaker(engine), sweep_interval=None)
+    cid = await add_customer(engine, "Smith", "", "Dr", "en")
+    sound = svc.greeting_for(cid, "Smith", "", "Dr", "en").name
+    started = asyncio.Event()
+    real = svc._record_tx
+
+    async def slow_tx(customer_id, name):  # noqa: ANN001
+        started.set()
+        await asyncio.sleep(0.2)  # cancelled while "inside" the write
+        return await real(customer_id, name)
+
+    svc._record_tx = slow_tx  # type: ignore[method-assign]
+    task = asyncio.create_task(svc._record(cid, sound))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await greeting_of(engine, cid) == sound  # the write went to its end
+    async with engine.begin() as conn:  # and released the database: another writer gets in at once
+        await conn.execute(svc_mod.update(svc_mod.customers).where(svc_mod.customers.c.id == cid).values(email="x@y"))

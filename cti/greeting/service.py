@@ -20,7 +20,7 @@ import contextlib
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Awaitable, TypeVar
 
 import structlog
 from sqlalchemy import and_, bindparam, select, update
@@ -34,6 +34,8 @@ from cti.greeting.synth import SynthesisError
 from cti.greeting.text import greeting_text
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 _CUSTOMER_FILE = re.compile(r"greet-(\d{1,19})-[0-9a-f]{12}\.wav")
 
@@ -198,6 +200,9 @@ class GreetingService:
 
     async def _record(self, customer_id: int, sound: str) -> bool:
         """Set ``customers.greeting`` to sound name ``sound`` if the customer's current name still yields it."""
+        return await _unbroken(self._record_tx(customer_id, sound))
+
+    async def _record_tx(self, customer_id: int, sound: str) -> bool:
         c = customers.c
         async with self._sessionmaker.begin() as session:
             row = (
@@ -294,9 +299,12 @@ class GreetingService:
             .values(greeting=bindparam("b_sound"))
             .execution_options(synchronize_session=False)
         )
-        async with self._sessionmaker.begin() as session:
-            conn = await session.connection()
-            result = await conn.execute(stmt, updates)
+        async def write() -> Any:
+            async with self._sessionmaker.begin() as session:
+                conn = await session.connection()
+                return await conn.execute(stmt, updates)
+
+        result = await _unbroken(write())
         # some drivers report no per-statement count for executemany (-1): count what was attempted
         return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(updates)
 
@@ -356,3 +364,18 @@ class GreetingService:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._sweep_interval):
                     await self._sweep_now.wait()
+
+
+async def _unbroken(aw: Awaitable[T]) -> T:
+    """Run a short database write to its end even when the caller is cancelled (at stop).
+
+    A transaction cut off inside aiosqlite can keep SQLite's write lock until the connection is
+    garbage-collected, and the call recorder's final flush then finds the database locked. The
+    write goes on in its own task; a cancelled caller waits for it (5 s at most), then is cancelled.
+    """
+    task = asyncio.ensure_future(aw)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait({task}, timeout=5.0)
+        raise
