@@ -86,7 +86,12 @@ async def _serve_full(port: int, db: str) -> None:
     s = s.replace("routing", hours={str(d): "00:00-23:59" for d in range(7)})
     s = s.replace("greeting", sounds_dir="/tmp/cti-bench-sounds")
     daemon = Daemon(s)
-    daemon.greetings.request = lambda *a, **k: True  # type: ignore[method-assign]  # no synthesis load in the bench
+    # No synthesis load in the bench: no backlog sweep (it would give a million imported customers
+    # their greetings in the background) and no requests from calls.
+    from cti.greeting.service import GreetingService
+
+    daemon.greetings = GreetingService(s.greeting, daemon.sessionmaker, sweep_interval=None)
+    daemon.greetings.request = lambda *a, **k: True  # type: ignore[method-assign]
     await daemon.start()
     await _control(None, daemon.agi.port)
     await daemon.stop()
