@@ -5,7 +5,7 @@ Every payload names the agent(s) it is for, so the websocket hub can deliver it 
 ``ticket.created``       {ticket_id, customer_id, call_id, category, product_line, status, owner_id,
                          created_by, sla_deadline (ISO), at}
 ``ticket.updated``       {ticket_id, action: answer|resolve|close|reopen|assign, status, owner_id,
-                         previous_owner_id, actor_id, sla_deadline, at}
+                         previous_owner_id, actor_id, customer_id, sla_deadline, at}
 ``ticket.escalated``     {ticket_id, customer_id, from_owner_id, owner_id, escalation_level,
                          sla_deadline (new), missed_deadline, at}: for the new owner (and the old).
 ``ticket.sla_breached``  {ticket_id, customer_id, owner_id, escalation_level, sla_deadline (new),

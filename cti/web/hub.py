@@ -38,7 +38,7 @@ log = structlog.get_logger(__name__)
 CallKey = tuple[str, str]  # (server, uniqueid)
 
 #: topics whose payload's customer_id means "this customer's pop data changed"
-CUSTOMER_CHANGES = ("customer.updated", "ticket.created", "ticket.escalated", "ticket.sla_breached")
+CUSTOMER_CHANGES = ("customer.updated", "ticket.created", "ticket.updated", "ticket.escalated", "ticket.sla_breached")
 
 
 @dataclass
