@@ -307,3 +307,31 @@ async def test_a_final_flush_that_cannot_write_names_every_lost_call(tmp_path: P
     finally:
         blocker.close()
         await eng.dispose()
+
+
+async def test_stopping_during_a_flush_lets_it_finish_first(engine) -> None:
+    """The daemon stops by cancelling the recorder's task, maybe mid-flush: the flush goes to its end
+    (an abandoned aiosqlite transaction would keep SQLite locked) and the final flush then works."""
+    rec = CallRecorder(sessionmaker(engine), chunk_rows=10, flush_interval=60)
+    for i in range(30):
+        rec.submit(_rec(f"s.{i:02}", ended=True))  # ended records wake the flush at once
+    in_flush = asyncio.Event()
+    real = rec._write
+
+    async def slow_write(session, rows):  # noqa: ANN001
+        in_flush.set()
+        await asyncio.sleep(0.05)
+        return await real(session, rows)
+
+    rec._write = slow_write  # type: ignore[method-assign]
+    task = asyncio.create_task(rec.run())
+    await asyncio.wait_for(in_flush.wait(), 10)
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    assert rec.written == 30 and rec.pending == 0  # the interrupted flush went to its end
+    rec.submit(_rec("s.last", ended=True))
+    await asyncio.wait_for(rec.close(), 10)
+    assert len(await _rows(engine)) == 31

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.calls.model import Call, Leg
 from cti.db.tables import agents, calls
+from cti.db.unbroken import unbroken
 
 log = structlog.get_logger(__name__)
 
@@ -96,7 +97,9 @@ class CallRecorder:
             self._wake.clear()
             await asyncio.sleep(0)  # let a burst of events coalesce
             try:
-                await self.flush()
+                # never cut a flush off between its statements (stop cancels this task): an abandoned
+                # aiosqlite transaction would keep SQLite locked for the final flush in close()
+                await unbroken(self.flush(), grace_s=self.final_retry_s)
             except Exception as exc:  # database down: keep the rows, try again later
                 log.error("recorder.flush_failed", error=str(exc), pending=self.pending)
                 await asyncio.sleep(min(5.0, self.flush_interval * 4))

@@ -20,7 +20,7 @@ import contextlib
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Awaitable, TypeVar
+from typing import Any
 
 import structlog
 from sqlalchemy import and_, bindparam, select, update
@@ -28,14 +28,13 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from cti.config import GreetingConfig
 from cti.db.tables import customers
+from cti.db.unbroken import unbroken
 from cti.greeting.naming import GENERIC_GREETING, fixed_prompts, sound_name
 from cti.greeting.store import SoundStore
 from cti.greeting.synth import SynthesisError
 from cti.greeting.text import greeting_text
 
 log = structlog.get_logger(__name__)
-
-T = TypeVar("T")
 
 _CUSTOMER_FILE = re.compile(r"greet-(\d{1,19})-[0-9a-f]{12}\.wav")
 
@@ -200,7 +199,7 @@ class GreetingService:
 
     async def _record(self, customer_id: int, sound: str) -> bool:
         """Set ``customers.greeting`` to sound name ``sound`` if the customer's current name still yields it."""
-        return await _unbroken(self._record_tx(customer_id, sound))
+        return await unbroken(self._record_tx(customer_id, sound))
 
     async def _record_tx(self, customer_id: int, sound: str) -> bool:
         c = customers.c
@@ -304,7 +303,7 @@ class GreetingService:
                 conn = await session.connection()
                 return await conn.execute(stmt, updates)
 
-        result = await _unbroken(write())
+        result = await unbroken(write())
         # some drivers report no per-statement count for executemany (-1): count what was attempted
         return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(updates)
 
@@ -364,18 +363,3 @@ class GreetingService:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._sweep_interval):
                     await self._sweep_now.wait()
-
-
-async def _unbroken(aw: Awaitable[T]) -> T:
-    """Run a short database write to its end even when the caller is cancelled (at stop).
-
-    A transaction cut off inside aiosqlite can keep SQLite's write lock until the connection is
-    garbage-collected, and the call recorder's final flush then finds the database locked. The
-    write goes on in its own task; a cancelled caller waits for it (5 s at most), then is cancelled.
-    """
-    task = asyncio.ensure_future(aw)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await asyncio.wait({task}, timeout=5.0)
-        raise
