@@ -263,7 +263,9 @@ async def test_lost_pbx_answers_and_forgotten_forms_do_not_block_a_customer_fore
     # the late form is still accepted, on its own customer
     out = await w.svc.record_outcome(alice, d["attempt_id"], "reached", notes="late form")
     assert out["customer_id"] == w.customers["li"]
-    # a dial the PBX never confirmed is failed by the sweep
+    # a dial the PBX never confirmed is failed by the sweep: the sim's answer to d2 is waited for first
+    # (it is asynchronous and would otherwise overwrite the forced status), then d2 is made unconfirmed
+    await wait_status(w.sm, d2["attempt_id"], "connected", "failed")
     async with w.sm() as session, session.begin():
         await session.execute(update(outbound_attempts).where(outbound_attempts.c.id == d2["attempt_id"])
                               .values(status="queued"))
