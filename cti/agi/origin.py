@@ -70,8 +70,9 @@ class AgiOrigins:
             name = next(iter(names))
         else:
             name = self.default
-            if len(self._by_address) > 1 and peer not in self._warned:  # several Asterisks: say so once
-                self._warned.add(peer or "")
+            key = peer or ""
+            if len(self._by_address) > 1 and key not in self._warned:  # several Asterisks: say so once
+                self._warned.add(key)
                 log.warning("agi.origin_unknown" if not names else "agi.origin_ambiguous", peer=peer,
                             servers=sorted(names or ()), using=name)
         if len(self._cache) < 1024:

@@ -21,6 +21,7 @@ from typing import Any, Awaitable, Callable, Generator, Mapping
 import structlog
 
 from .origin import AGI_PEER
+from .protocol import _OK_1  # the parser's shared reply object for "200 result=1"
 from .protocol import (
     DEFAULT_MAX_ENV_BYTES,
     AgiEnvironment,
@@ -50,7 +51,6 @@ _EOF = object()
 _ENV, _DECIDE, _OVERRUN, _SEND, _DONE = "env", "decide", "overrun", "send", "done"
 _TIMEOUT = object()
 _OK_LINE = b"200 result=1\n"
-_OK_1 = AgiReply(200, 1, None, None, "200 result=1")
 
 
 class AgiServer:
