@@ -39,6 +39,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from cti.bus.memory import InMemoryBus, Overflow, Subscription
+from cti.cancel import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -158,9 +159,8 @@ class RedisBus:
             while self._outbox and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
         started = bool(self._tasks)
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._outbox_event.set()  # the writer wakes, sees ``closed`` and ends
+        await asyncio.gather(*(cancel_and_wait(t) for t in self._tasks))
         self._tasks.clear()
         if started and self.resume:
             try:
@@ -186,10 +186,11 @@ class RedisBus:
     async def _write_loop(self) -> None:
         assert self._writer is not None
         failures = 0
-        while True:
+        while not self.closed:
             if not self._outbox:
                 self._outbox_event.clear()
                 await self._outbox_event.wait()
+                continue
             chunk = [self._outbox[i] for i in range(min(self.batch, len(self._outbox)))]
             try:
                 pipe = self._writer.pipeline(transaction=False)
@@ -215,7 +216,7 @@ class RedisBus:
     async def _read_loop(self) -> None:
         assert self._reader is not None
         failures = 0
-        while True:
+        while not self.closed:
             try:
                 if failures:
                     await self._check_gap()

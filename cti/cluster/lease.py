@@ -24,6 +24,8 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
+from cti.cancel import cancel_and_wait
+
 log = structlog.get_logger(__name__)
 
 _RENEW = """
@@ -115,8 +117,7 @@ class LeaderElector:
         """Stop competing; step down if leading. ``release=False`` leaves the lease to expire
         (what a crash looks like to the other nodes)."""
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait(self._task)
             self._task = None
         if self.leader:
             await self._step_down("stopped", release=release)
