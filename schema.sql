@@ -40,7 +40,9 @@ CREATE TABLE products (
     serial TEXT,
     purchased_on DATE
 );
-CREATE INDEX ix_products_customer_id ON products (customer_id);
+-- (customer_id, product_line): the caller lookup's "owns a product of this line" tests are
+-- index-only, and it serves every query by customer as well
+CREATE INDEX ix_products_customer_line ON products (customer_id, product_line);
 
 CREATE TABLE agents (
     id INTEGER PRIMARY KEY,

@@ -95,7 +95,7 @@ products = Table(
     Column("serial", Text),
     Column("purchased_on", Date),
     CheckConstraint("product_line IN ('appliances', 'mobile', 'office')"),
-    Index("ix_products_customer_id", "customer_id"),
+    Index("ix_products_customer_line", "customer_id", "product_line"),
 )
 
 agents = Table(
