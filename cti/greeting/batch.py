@@ -10,6 +10,7 @@ from sqlalchemy import select
 from cti.config import Settings
 from cti.db.engine import create_engine, sessionmaker
 from cti.db.tables import customers
+from cti.greeting.bulk import BulkReport, Progress, build_all
 from cti.greeting.service import GreetingService
 from cti.greeting.synth import SynthesisError
 
@@ -50,15 +51,23 @@ async def synthesize_customers(settings: Settings, customer_ids: Iterable[int]) 
     return recorded
 
 
-async def synthesize_backlog(settings: Settings, limit: int | None = None) -> int:
-    """Build the fixed sounds and every missing customer greeting (``greeting IS NULL``); returns the count."""
+async def build_backlog(settings: Settings, limit: int | None = None, *, progress: Progress | None = None) -> BulkReport:
+    """Build the fixed sounds and every missing customer greeting (``greeting IS NULL``) in bulk.
+
+    A missing or failing text-to-speech tool is logged and reported, not raised.
+    """
     engine = create_engine(settings.database.url)
     service = GreetingService(settings.greeting, sessionmaker(engine), sweep_interval=None)
     try:
         await service.ensure_generic()
-        return await service.sweep_backlog(limit)
+        return await build_all(service, engine, limit=limit, progress=progress)
     except SynthesisError as exc:
         log.error("greeting_synthesis_failed", error=str(exc))
-        return 0
+        return BulkReport(aborted=True, errors=[str(exc)])
     finally:
         await engine.dispose()
+
+
+async def synthesize_backlog(settings: Settings, limit: int | None = None, *, progress: Progress | None = None) -> int:
+    """Build the fixed sounds and every missing customer greeting (``greeting IS NULL``); returns the count."""
+    return (await build_backlog(settings, limit, progress=progress)).recorded
