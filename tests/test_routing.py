@@ -61,3 +61,21 @@ def test_a_day_without_hours_is_closed():
     rules = RoutingRules.from_config(RoutingConfig(hours={"0": "08:00-20:30"}))
     tuesday = datetime(2026, 11, 24, 10, 0, tzinfo=SH)
     assert resolve_route(None, "", rules, tuesday).action == "afterhours"
+
+
+def test_the_open_or_closed_answer_follows_the_clock_across_a_boundary_and_a_rules_change():
+    """closed_at() remembers one second; the next second (or other rules) is computed afresh."""
+    rules = RoutingRules.from_config(RoutingConfig(hours={"0": "08:00-20:30"}))
+    last_open = datetime(2026, 11, 23, 20, 29, 59, 999_000, tzinfo=SH)
+    assert resolve_route(None, "", rules, last_open).action == "ivr"
+    assert resolve_route(None, "", rules, datetime(2026, 11, 23, 20, 29, 59, 1, tzinfo=SH)).action == "ivr"
+    assert resolve_route(None, "", rules, datetime(2026, 11, 23, 20, 30, tzinfo=SH)).action == "afterhours"
+    assert resolve_route(None, "", rules, last_open).action == "ivr"  # the clock went back: still right
+    closed_monday = RoutingRules.from_config(RoutingConfig(hours={"1": "08:00-20:30"}))
+    assert resolve_route(None, "", closed_monday, last_open).action == "afterhours"
+
+
+@pytest.mark.parametrize("span", ["08:00:30-20:30", "08:00-20:30:00.5", "8-20", "20:30-08:00"])
+def test_hours_must_be_whole_minutes_in_order(span: str):
+    with pytest.raises(ValueError, match="0: "):
+        RoutingRules.from_config(RoutingConfig(hours={"0": span}))

@@ -23,6 +23,8 @@ def parse_hours(spec: Mapping[str, str]) -> Hours:
             start, end = time.fromisoformat(start_s.strip()), time.fromisoformat(end_s.strip())
         except ValueError:
             raise ValueError(f"{day}: {span!r} (expected HH:MM-HH:MM)") from None
+        if start.second or start.microsecond or end.second or end.microsecond:
+            raise ValueError(f"{day}: {span!r} (expected whole minutes, HH:MM-HH:MM)")
         if end <= start:
             raise ValueError(f"{day}: {span!r} ends before it starts")
         hours[weekday] = (start, end)

@@ -26,9 +26,11 @@ class GreetingRequester(Protocol):
     def request(self, customer_id: int, family_name: str, given_name: str, title: str, language: str) -> Any: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
-    """One routing decision, published for the call tracker and metrics (no personal data)."""
+    """One routing decision, published for the call tracker and metrics (no personal data).
+    Read-only by convention: not ``frozen``, whose ``__init__`` costs a setattr call per field
+    on every call."""
 
     uniqueid: str
     caller_number: str

@@ -65,6 +65,20 @@ class RoutingRules:
     )
     #: Closed days (local dates in ``tz``): the whole day routes like outside business hours.
     holidays: frozenset[date] = frozenset()
+    #: [(epoch second, closed)]: the last answer of :meth:`closed_at` (every call of a second shares it)
+    _closed_memo: list[tuple[int, bool]] = field(default_factory=lambda: [(-1, False)], compare=False, repr=False)
+
+    def closed_at(self, now: datetime) -> bool:
+        """True on a holiday or outside business hours at ``now`` (aware). Hours are whole
+        minutes, so the answer holds for the whole second; it is computed once per second."""
+        second = int(now.timestamp())
+        memo = self._closed_memo[0]
+        if memo[0] == second:
+            return memo[1]
+        local = now.astimezone(self.tz)
+        closed = local.date() in self.holidays or not is_open(self.hours, local)
+        self._closed_memo[0] = (second, closed)
+        return closed
 
     @classmethod
     def from_config(cls, cfg: RoutingConfig) -> "RoutingRules":
@@ -98,8 +112,7 @@ def resolve_route(
     boost = rules.vip_priority if caller and caller.vip else 0
     priority = rules.base_priority + boost
 
-    local = now.astimezone(rules.tz)
-    if local.date() in rules.holidays or not is_open(rules.hours, local):
+    if rules.closed_at(now):
         return RouteDecision(rules.afterhours_queue, priority, "afterhours", "afterhours", language)
     if caller and caller.open_complaint:
         return RouteDecision("complaints", priority + rules.complaint_priority, "queue", "complaint", language)
