@@ -107,7 +107,8 @@ def test_link_limit_falls_back_to_a_copy_that_becomes_the_cache_entry(sounds, mo
 
 
 CHUNK = [(".cache/aaa.wav", "greet-1-aaa.wav"), (".cache/missing.wav", "greet-2-mmm.wav"),
-         ("bad\tpair", "x.wav"), (".cache/bbb.wav", "greet-3-bbb.wav"), ("../up.wav", "greet-4-up.wav")]
+         ("bad\tpair", "x.wav"), (".cache/bbb.wav", "greet-3-bbb.wav"), ("../up.wav", "greet-4-up.wav"),
+         ("", "greet-5-empty.wav")]
 
 
 async def link_twice(sounds: Path, python: str | None) -> tuple[bool, dict[int, str], dict[int, str]]:
@@ -117,7 +118,9 @@ async def link_twice(sounds: Path, python: str | None) -> tuple[bool, dict[int, 
         big = bulk.submit([(".cache/bbb.wav", f"greet-{i}-bbb.wav") for i in range(10, 3010)])
         again = await bulk.submit(CHUNK)
         assert await big == {}
-    assert (bulk.done, bulk.failed) == (2 + 3000 + 2, 6)
+        empty = await bulk.submit([(".cache/aaa.wav", "greet-7-aaa.wav"), ("", "greet-6-e.wav")])
+        assert list(empty) == [1] and "empty path" in empty[1]  # refused by the linker itself
+    assert (bulk.done, bulk.failed) == (2 + 3000 + 2 + 1, 8 + 1)
     return in_child, first, again
 
 
@@ -125,7 +128,8 @@ async def link_twice(sounds: Path, python: str | None) -> tuple[bool, dict[int, 
 async def test_bulk_linker_child_and_thread_fallback_agree(sounds, python):
     in_child, first, again = await link_twice(sounds, python)
     assert in_child is (python is None)
-    assert sorted(first) == [1, 2, 4] and first[2] == "bad pair" and "ENOENT" in first[1]
+    assert sorted(first) == [1, 2, 4, 5] and first[2] == "bad pair" and "ENOENT" in first[1]
+    assert first[5] == "bad pair"
     assert again == first  # the second time the links exist: done, the bad ones still fail
     assert os.path.samefile(sounds / "greet-1-aaa.wav", sounds / ".cache" / "aaa.wav")
     assert os.path.samefile(sounds / "greet-3009-bbb.wav", sounds / ".cache" / "bbb.wav")

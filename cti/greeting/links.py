@@ -91,15 +91,19 @@ class BulkLinker:
     def submit(self, pairs: list[tuple[str, str]]) -> asyncio.Future[Failures]:
         """Queue a chunk; the future gives the failed pairs once every pair of the chunk is done."""
         failures: Failures = {}
-        good: list[int] = []
-        for i, (source, target) in enumerate(pairs):
-            if not source or not target or any(ch in source or ch in target for ch in "\t\r\n"):
-                failures[i] = "bad pair"
-            else:
-                good.append(i)
-        chunk = _Chunk(
-            self._next_line, [pairs[i] for i in good], good, asyncio.get_running_loop().create_future(), failures, dict(failures)
-        )
+        body = "".join(f"{source}\t{target}\n" for source, target in pairs)
+        if body.count("\t") == len(pairs) and body.count("\n") == len(pairs) and "\r" not in body:
+            good = list(range(len(pairs)))  # the usual case: no pair holds a separator (empty paths the child refuses)
+        else:
+            good = []
+            for i, (source, target) in enumerate(pairs):
+                if not source or not target or any(ch in source or ch in target for ch in "\t\r\n"):
+                    failures[i] = "bad pair"
+                else:
+                    good.append(i)
+            body = "".join(f"{pairs[i][0]}\t{pairs[i][1]}\n" for i in good)
+        sent = pairs if len(good) == len(pairs) else [pairs[i] for i in good]
+        chunk = _Chunk(self._next_line, sent, good, asyncio.get_running_loop().create_future(), failures, dict(failures))
         self._unfinished.add(chunk.future)
         chunk.future.add_done_callback(self._unfinished.discard)
         if not self.in_child:
@@ -107,7 +111,7 @@ class BulkLinker:
             return chunk.future
         self._next_line += len(chunk.pairs) + 1  # the pairs, then the flush marker
         self._pending.append(chunk)
-        data = "".join(f"{source}\t{target}\n" for source, target in chunk.pairs) + "\n"
+        data = body + "\n"
         try:
             assert self._proc is not None and self._proc.stdin is not None
             if self._proc.stdin.is_closing():
