@@ -160,8 +160,13 @@ async def build_all(
                 if not rows:
                     break
                 last_id, seen = rows[-1][0], seen + len(rows)
-                await greetings.learn(rows)
-                pairs, records, generic = _prepare(rows, greetings.by_name, report)
+                pairs, records, generic, unknown = _prepare(rows, greetings.by_name, report)
+                if unknown:  # names not seen before: their texts are hashed (and synthesized) now
+                    await greetings.learn(unknown)
+                    more = _prepare(unknown, greetings.by_name, report)
+                    pairs += more[0]
+                    records += more[1]
+                    generic += more[2]
                 if greetings.failed_texts >= MAX_SWEEP_FAILURES:
                     report.aborted = True
                     log.error("greeting_sweep_aborted", failures=greetings.failed_texts)
@@ -196,14 +201,19 @@ async def _put(queue: asyncio.Queue, item: object, recorder: asyncio.Task[None])
 
 def _prepare(
     rows: list[BacklogRow], by_name: dict[tuple[str, str, str, str], _Sound], report: BulkReport
-) -> tuple[list[tuple[str, str]], list[Record], list[Record]]:
-    """Link pairs and records (same order) of the personalized greetings, and records of the generic ones."""
+) -> tuple[list[tuple[str, str]], list[Record], list[Record], list[BacklogRow]]:
+    """Link pairs and records (same order) of the personalized greetings, records of the generic ones,
+    and the rows whose name is not in ``by_name`` yet."""
     pairs: list[tuple[str, str]] = []
     records: list[Record] = []
     generic: list[Record] = []
-    for cid, family, given, title, language in rows:
-        sound = by_name[(family, given, title, language)]
-        if sound.source is not None:
+    unknown: list[BacklogRow] = []
+    for row in rows:
+        cid, family, given, title, language = row
+        sound = by_name.get((family, given, title, language))
+        if sound is None:
+            unknown.append(row)
+        elif sound.source is not None:
             name = f"greet-{cid}-{sound.suffix}"
             pairs.append((sound.source, f"{name}.wav"))
             records.append((name, cid, family, given, title, language))
@@ -211,4 +221,4 @@ def _prepare(
             report.failed += 1  # its synthesis failed: the generic greeting keeps playing
         else:
             generic.append((sound.suffix, cid, family, given, title, language))
-    return pairs, records, generic
+    return pairs, records, generic, unknown

@@ -126,18 +126,29 @@ def serve(inp: BinaryIO, out: TextIO, dir_fd: int | None) -> Tally:
     """The child's protocol loop (see the module docstring)."""
     tally = Tally()
     number = 0
+    link = os.link
     for raw in inp:
         number += 1
-        line = raw.rstrip(b"\r\n")
-        if not line:
+        line = raw[:-1] if raw.endswith(b"\n") else raw
+        if not line or line == b"\r":
             out.write(f"done {number}\n")
             out.flush()
             continue
+        source, tab, target = line.partition(b"\t")
         try:
-            if link_one(*parse_line(line), dir_fd):
+            if not tab or not source or not target or b"\t" in target or b"/" in target or b"\r" in target \
+                    or source[0] == 47 or b".." in source or target in (b".", b"..") or b"\0" in line:
+                source, target = parse_line(line.rstrip(b"\r"))  # the unusual line: exact checks and reason
+            try:
+                link(source, target, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
                 tally.linked += 1
-            else:
+            except FileExistsError:
                 tally.existing += 1
+            except OSError:  # the unusual case (link limit, missing source): again the careful way
+                if link_one(source, target, dir_fd):
+                    tally.linked += 1
+                else:
+                    tally.existing += 1
         except (BadLine, OSError) as exc:
             tally.failures.append((number, _reason(exc)))
             out.write(f"fail {number} {_reason(exc)}\n")
