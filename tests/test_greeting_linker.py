@@ -147,3 +147,13 @@ async def test_bulk_linker_redoes_what_a_dying_child_left(sounds, tmp_path):
         results = await asyncio.gather(*futures)
     assert results == [{}] * 50 and not bulk.in_child
     assert len(list(sounds.glob("greet-*-aaa.wav"))) == 50
+
+
+async def test_child_runs_this_cti_not_one_in_the_current_directory(sounds, tmp_path, monkeypatch):
+    impostor = tmp_path / "elsewhere" / "cti"
+    impostor.mkdir(parents=True)
+    (impostor / "__init__.py").write_text("raise SystemExit('wrong cti')\n")
+    monkeypatch.chdir(impostor.parent)
+    async with BulkLinker(sounds) as bulk:
+        assert await bulk.submit([(".cache/aaa.wav", "greet-1-aaa.wav")]) == {}
+        assert bulk.in_child

@@ -80,7 +80,8 @@ class BulkLinker:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                self._python, "-m", "cti.greeting.linker", "--dir", str(self.dir),
+                # -P: the current directory is not put on sys.path (the cti of PYTHONPATH is the one run)
+                self._python, "-P", "-m", "cti.greeting.linker", "--dir", str(self.dir),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
             )
         except OSError as exc:
