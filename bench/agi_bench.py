@@ -156,6 +156,8 @@ class Server:
         cmd = [sys.executable, __file__, "--_server", kind, "--_port", str(port), "--_db", db,
                "--customers", str(args.customers)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if args.pin:
+            os.sched_setaffinity(self.proc.pid, {1})  # every server on the same core, the load on the other
         line = self.proc.stdout.readline().split()
         assert line[:1] == ["ready"], f"{kind} server did not start"
         self.port = int(line[1])
@@ -269,6 +271,8 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=500.0)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--servers", default="bare,path,full", help="which servers to measure (comma-separated)")
+    p.add_argument("--no-pin", dest="pin", action="store_false",
+                   help="do not pin the load generator to CPU 0 and the servers to CPU 1 (pinned when there are 2+ CPUs)")
     p.add_argument("--db", default=None, help="SQLite file (default /tmp/cti-bench-<N>.db, built once)")
     p.add_argument("--_server", help=argparse.SUPPRESS)
     p.add_argument("--_port", type=int, help=argparse.SUPPRESS)
@@ -296,6 +300,9 @@ def main() -> None:
             asyncio.run(_serve_full(args._port, args._db))
         return
 
+    args.pin = args.pin and hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1
+    if args.pin:  # like Asterisk on its own machine: the load does not share the server's core and caches
+        os.sched_setaffinity(0, {0})
     db = Path(args.db or f"/tmp/cti-bench-{args.customers}.db")
     build_db(db, args.customers)
     kinds = tuple(k for k in ("bare", "path", "full") if k in args.servers.split(","))
