@@ -113,3 +113,36 @@ async def test_import_with_worker_processes(engine, tmp_path):
     report = await import_customers(engine, write(tmp_path, body), "CN", workers=2)
     assert report.created == 12000
     assert await count(engine, customer_phones) == 12000
+
+
+def test_validated_records_cross_to_the_writer_as_plain_tuples_with_every_field() -> None:
+    """Worker processes send records to the writer pickled, as plain tuples: all fields survive."""
+    import pickle
+    from datetime import date
+
+    from cti.customers.importer import validate_chunk
+
+    header = ["phones", "family_name", "given_name", "title", "language", "vip", "dealer", "email", "products"]
+    rows = [(2, ["13800138000;021-6123-4567", "王", "伟", "先生", "zh", "yes", "D1", "w@example.com",
+                 "appliances:M3:2026-10-01:SN1;mobile:P9"]),
+            (3, ["+1 212 555 0100", "", "Smith", "Mr", "en", "no", "", "", ""])]
+    good, bad = validate_chunk(rows, header, "CN")
+    assert not bad and [line for line, _ in good] == [2, 3]
+    back = pickle.loads(pickle.dumps(good, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back == good
+    phones, family, given, title, lang, vip, dealer, email, products = back[0][1]
+    assert phones == (("+8613800138000", "mobile", "13800138000"), ("+862161234567", "landline", "021-6123-4567"))
+    assert (family, given, title, lang, vip, dealer, email) == ("王", "伟", "先生", "zh", True, "D1", "w@example.com")
+    assert products == (("appliances", "M3", date(2026, 10, 1), "SN1"), ("mobile", "P9", None, None))
+    assert back[1][1][5] is False and back[1][1][8] == ()
+
+
+def test_the_record_dataclasses_pickle_by_value() -> None:
+    import pickle
+
+    from cti.customers.callerid import CallerNumber
+    from cti.customers.records import CustomerInput, ProductInput
+
+    rec = CustomerInput(phones=(CallerNumber("+8613800138000", "mobile", "138"),), family_name="王", vip=True,
+                        products=(ProductInput("office", "X1"),))
+    assert pickle.loads(pickle.dumps(rec)) == rec
