@@ -301,3 +301,18 @@ async def test_a_restarted_node_with_a_stable_id_replays_what_was_published_whil
         r = aioredis.from_url(REDIS)
         await r.delete(f"{stream}:cursor:node-b", f"{stream}:cursor:node-c")
         await r.aclose()
+
+
+async def test_close_sends_what_was_published_before_it_even_beyond_one_batch(stream: str) -> None:
+    """close() right after a burst: every message of the outbox reaches the stream (batches of 10 here)."""
+    a = node(REDIS, "a", stream, batch=10)
+    await a.start()
+    for i in range(95):
+        a.publish("call.answered", {"i": i})
+    await a.close(flush_timeout=5.0)
+    r = aioredis.from_url(REDIS, decode_responses=True)
+    try:
+        entries = await r.xrange(stream)
+    finally:
+        await r.aclose()
+    assert [int(f["s"]) for _, f in entries] == list(range(1, 96))

@@ -159,7 +159,7 @@ class RedisBus:
             while self._outbox and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
         started = bool(self._tasks)
-        self._outbox_event.set()  # the writer wakes, sees ``closed`` and ends
+        self._outbox_event.set()  # an idle writer wakes, sees ``closed`` and ends
         await asyncio.gather(*(cancel_and_wait(t) for t in self._tasks))
         self._tasks.clear()
         if started and self.resume:
@@ -186,8 +186,10 @@ class RedisBus:
     async def _write_loop(self) -> None:
         assert self._writer is not None
         failures = 0
-        while not self.closed:
+        while True:
             if not self._outbox:
+                if self.closed:  # closing: what was published before close() has been sent
+                    return
                 self._outbox_event.clear()
                 await self._outbox_event.wait()
                 continue
