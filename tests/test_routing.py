@@ -79,3 +79,14 @@ def test_the_open_or_closed_answer_follows_the_clock_across_a_boundary_and_a_rul
 def test_hours_must_be_whole_minutes_in_order(span: str):
     with pytest.raises(ValueError, match="0: "):
         RoutingRules.from_config(RoutingConfig(hours={"0": span}))
+
+
+def test_rules_copied_with_other_hours_do_not_share_the_open_or_closed_answer():
+    import dataclasses
+
+    from cti.routing.hours import parse_hours
+
+    monday_open = RoutingRules.from_config(RoutingConfig(hours={"0": "08:00-20:30"}))
+    assert resolve_route(None, "", monday_open, OPEN).action == "ivr"
+    monday_closed = dataclasses.replace(monday_open, hours=parse_hours({"1": "08:00-20:30"}))
+    assert resolve_route(None, "", monday_closed, OPEN).action == "afterhours"

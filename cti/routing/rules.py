@@ -66,7 +66,8 @@ class RoutingRules:
     #: Closed days (local dates in ``tz``): the whole day routes like outside business hours.
     holidays: frozenset[date] = frozenset()
     #: [(epoch second, closed)]: the last answer of :meth:`closed_at` (every call of a second shares it)
-    _closed_memo: list[tuple[int, bool]] = field(default_factory=lambda: [(-1, False)], compare=False, repr=False)
+    _closed_memo: list[tuple[int, bool]] = field(default_factory=lambda: [(-1, False)], init=False, compare=False,
+                                                 repr=False)
 
     def closed_at(self, now: datetime) -> bool:
         """True on a holiday or outside business hours at ``now`` (aware). Hours are whole
