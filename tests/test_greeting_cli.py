@@ -99,11 +99,47 @@ def test_build_all_gives_every_customer_a_greeting(env, tmp_path):
     asyncio.run(seed())
     result = CliRunner().invoke(main, ["greetings", "build", "--all"], env=env)
     assert result.exit_code == 0, result.output
-    assert "2 customer greeting(s) recorded" in result.output
+    assert "2 greeting(s) recorded" in result.output
     names = asyncio.run(greetings())
     assert names[0].startswith("greet-1-") and names[1].startswith("greet-2-")
     for name in names:
         assert wav_params(tmp_path / "sounds" / f"{name}.wav") == (8000, 1, 2, True)
+
+
+def test_build_all_with_a_limit_leaves_the_rest_and_a_second_run_finishes(env, tmp_path):
+    url = env["CTI_DATABASE_URL"]
+
+    async def seed() -> None:
+        engine = create_engine(url)
+        await init_schema(engine)
+        now = datetime.now(timezone.utc)
+        async with engine.begin() as conn:
+            await conn.execute(insert(customers), [
+                {"family_name": name, "title": "先生", "language": "zh", "created_at": now, "updated_at": now}
+                for name in ("王", "李", "王")])
+        await engine.dispose()
+
+    async def missing() -> int:
+        engine = create_engine(url)
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(customers.c.id).where(customers.c.greeting.is_(None)))).all()
+        await engine.dispose()
+        return len(rows)
+
+    asyncio.run(seed())
+    first = CliRunner().invoke(main, ["greetings", "build", "--all", "--limit", "1"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "1 greeting(s) recorded" in first.output and asyncio.run(missing()) == 2
+    second = CliRunner().invoke(main, ["greetings", "build", "--all"], env=env)
+    assert second.exit_code == 0, second.output
+    assert "2 greeting(s) recorded" in second.output and asyncio.run(missing()) == 0
+
+
+def test_build_all_without_a_speech_tool_fails_clearly(env):
+    result = CliRunner().invoke(main, ["greetings", "build", "--all"],
+                                env={**env, "CTI_GREETING_ESPEAK": "/nonexistent/espeak-ng"})
+    assert result.exit_code == 1
+    assert "greeting.espeak" in result.output
 
 
 def test_preview_shows_text_and_sound_name(env):

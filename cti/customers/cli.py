@@ -208,37 +208,12 @@ def _synthesize_backlog(ctx: Context) -> None:
     """Every imported customer's greeting now, with a ``greetings`` progress bar; failures are reported."""
     try:
         from cti.greeting.batch import build_backlog
+        from cti.greeting.progress import GreetingsBar, echo_report
     except ImportError:
         return
-    bar = _GreetingsBar()
+    bar = GreetingsBar()
     try:
         report = run(build_backlog(ctx.settings, progress=bar))
     finally:
         bar.close()
-    for error in report.errors[:MAX_SHOWN_ERRORS]:
-        click.echo(f"greetings: {error}", err=True)
-    click.echo(
-        f"{report.recorded} greeting(s) recorded"
-        + (f", {report.failed} customer(s) left with the generic greeting" if report.failed else "")
-        + (" (stopped after repeated synthesis failures)" if report.aborted else "")
-    )
-
-
-class _GreetingsBar:
-    """A click progress bar opened at the first report, when the number of customers is known."""
-
-    def __init__(self) -> None:
-        self._bar: Any = None
-        self._shown = 0
-
-    def __call__(self, done: int, total: int) -> None:
-        if self._bar is None:
-            self._bar = click.progressbar(length=total, label="greetings", file=sys.stderr, show_pos=True)
-            self._bar.__enter__()
-        self._bar.update(done - self._shown)
-        self._shown = done
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-            self._bar = None
+    echo_report(report)

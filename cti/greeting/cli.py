@@ -23,28 +23,33 @@ def greetings() -> None:
 def build_cmd(ctx: Context, all_customers: bool, limit: int | None) -> None:
     """Build the generic greetings, IVR menu and after-hours sounds (and with --all, the customers')."""
     from cti.db.engine import create_engine, sessionmaker
+    from cti.greeting.bulk import BulkReport, build_all
+    from cti.greeting.progress import GreetingsBar, echo_report
     from cti.greeting.service import GreetingService
 
     settings = ctx.settings
+    bar = GreetingsBar()
 
-    async def _build() -> tuple[list[str], int]:
+    async def _build() -> tuple[list[str], BulkReport | None]:
         engine = create_engine(settings.database.url)
         service = GreetingService(settings.greeting, sessionmaker(engine), sweep_interval=None)
         try:
             names = await service.ensure_generic()
-            count = await service.sweep_backlog(limit) if all_customers else 0
-            return names, count
+            # the customers' in bulk, as after an import: each distinct text synthesized once
+            report = await build_all(service, engine, limit=limit, progress=bar) if all_customers else None
+            return names, report
         finally:
+            bar.close()
             await engine.dispose()
 
     try:
-        names, count = run(_build())
+        names, report = run(_build())
     except SynthesisError as exc:
         raise click.ClickException(str(exc)) from None
     for name in names:
         click.echo(name)
-    if all_customers:
-        click.echo(f"{count} customer greeting(s) recorded")
+    if report is not None:
+        echo_report(report)
 
 
 @greetings.command("prune")
