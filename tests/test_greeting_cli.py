@@ -72,67 +72,51 @@ def test_build_makes_the_fixed_sounds(env, tmp_path):
         assert wav_params(tmp_path / "sounds" / f"{name.split('/', 1)[1]}.wav")[:3] == (8000, 1, 2)
 
 
-def test_build_all_gives_every_customer_a_greeting(env, tmp_path):
-    url = env["CTI_DATABASE_URL"]
-
-    async def seed() -> None:
+def seed_customers(url: str, people: list[dict[str, str]]) -> None:
+    async def go() -> None:
         engine = create_engine(url)
         await init_schema(engine)
         now = datetime.now(timezone.utc)
         async with engine.begin() as conn:
-            await conn.execute(
-                insert(customers),
-                [
-                    {"family_name": "王", "given_name": "伟", "title": "先生", "language": "zh", "created_at": now, "updated_at": now},
-                    {"family_name": "Smith", "given_name": "John", "title": "Mr", "language": "en", "created_at": now, "updated_at": now},
-                ],
-            )
+            await conn.execute(insert(customers), [{**p, "created_at": now, "updated_at": now} for p in people])
         await engine.dispose()
 
-    async def greetings() -> list[str | None]:
+    asyncio.run(go())
+
+
+def greeting_column(url: str) -> list[str | None]:
+    async def go() -> list[str | None]:
         engine = create_engine(url)
         async with engine.connect() as conn:
             rows = (await conn.execute(select(customers.c.greeting).order_by(customers.c.id))).scalars().all()
         await engine.dispose()
         return list(rows)
 
-    asyncio.run(seed())
+    return asyncio.run(go())
+
+
+def test_build_all_gives_every_customer_a_greeting(env, tmp_path):
+    url = env["CTI_DATABASE_URL"]
+    seed_customers(url, [{"family_name": "王", "given_name": "伟", "title": "先生", "language": "zh"},
+                         {"family_name": "Smith", "given_name": "John", "title": "Mr", "language": "en"}])
     result = CliRunner().invoke(main, ["greetings", "build", "--all"], env=env)
     assert result.exit_code == 0, result.output
     assert "2 greeting(s) recorded" in result.output
-    names = asyncio.run(greetings())
+    names = greeting_column(url)
     assert names[0].startswith("greet-1-") and names[1].startswith("greet-2-")
     for name in names:
         assert wav_params(tmp_path / "sounds" / f"{name}.wav") == (8000, 1, 2, True)
 
 
-def test_build_all_with_a_limit_leaves_the_rest_and_a_second_run_finishes(env, tmp_path):
+def test_build_all_with_a_limit_leaves_the_rest_and_a_second_run_finishes(env):
     url = env["CTI_DATABASE_URL"]
-
-    async def seed() -> None:
-        engine = create_engine(url)
-        await init_schema(engine)
-        now = datetime.now(timezone.utc)
-        async with engine.begin() as conn:
-            await conn.execute(insert(customers), [
-                {"family_name": name, "title": "先生", "language": "zh", "created_at": now, "updated_at": now}
-                for name in ("王", "李", "王")])
-        await engine.dispose()
-
-    async def missing() -> int:
-        engine = create_engine(url)
-        async with engine.connect() as conn:
-            rows = (await conn.execute(select(customers.c.id).where(customers.c.greeting.is_(None)))).all()
-        await engine.dispose()
-        return len(rows)
-
-    asyncio.run(seed())
+    seed_customers(url, [{"family_name": name, "title": "先生", "language": "zh"} for name in ("王", "李", "王")])
     first = CliRunner().invoke(main, ["greetings", "build", "--all", "--limit", "1"], env=env)
     assert first.exit_code == 0, first.output
-    assert "1 greeting(s) recorded" in first.output and asyncio.run(missing()) == 2
+    assert "1 greeting(s) recorded" in first.output and greeting_column(url).count(None) == 2
     second = CliRunner().invoke(main, ["greetings", "build", "--all"], env=env)
     assert second.exit_code == 0, second.output
-    assert "2 greeting(s) recorded" in second.output and asyncio.run(missing()) == 0
+    assert "2 greeting(s) recorded" in second.output and greeting_column(url).count(None) == 0
 
 
 def test_build_all_without_a_speech_tool_fails_clearly(env):
