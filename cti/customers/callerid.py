@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, NumberParseException, PhoneMetadata, PhoneNumberType
@@ -39,10 +38,6 @@ class CallerNumber:
     @property
     def known(self) -> bool:
         return self.e164 is not None
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # pickled as constructor arguments (cheaper than dataclasses' slots pickling: CSV import workers)
-        return CallerNumber, (self.e164, self.kind, self.raw)
 
 
 UNKNOWN = CallerNumber(None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from cti.customers.callerid import CallerNumber, normalize
 
@@ -29,11 +28,6 @@ class ProductInput:
     purchased_on: date | None = None
     serial: str | None = None
 
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # pickled as constructor arguments: dataclasses' slots pickling walks fields() per object,
-        # and the import's validation workers send a million records to the writer
-        return ProductInput, (self.product_line, self.model, self.purchased_on, self.serial)
-
 
 @dataclass(frozen=True, slots=True)
 class CustomerInput:
@@ -46,10 +40,6 @@ class CustomerInput:
     dealer: str | None = None
     email: str | None = None
     products: tuple[ProductInput, ...] = field(default_factory=tuple)
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return CustomerInput, (self.phones, self.family_name, self.given_name, self.title, self.language,
-                               self.vip, self.dealer, self.email, self.products)
 
 
 def clean_text(value: str | None, name: str, limit: int = MAX_FIELD) -> str:
