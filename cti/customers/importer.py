@@ -247,14 +247,15 @@ class _Writer:
         ids = iter(await self._new_ids(sum(1 for cid, _ in plan if cid is None)))
         inserts, updates, phone_rows, product_rows, replace = [], [], [], [], []
         for cid, rec in plan:
+            phones, family_name, given_name, title, language, vip, dealer, email, products_ = rec
             values = {
-                "family_name": rec[1],
-                "given_name": rec[2],
-                "title": rec[3],
-                "language": rec[4],
-                "vip": rec[5],
-                "dealer": rec[6],
-                "email": rec[7],
+                "family_name": family_name,
+                "given_name": given_name,
+                "title": title,
+                "language": language,
+                "vip": vip,
+                "dealer": dealer,
+                "email": email,
                 "updated_at": self.now,
             }
             if cid is None:
@@ -262,15 +263,15 @@ class _Writer:
                 inserts.append({"id": cid, "created_at": self.now, **values})
             else:
                 updates.append({"b_id": cid, **values})
-                if rec[8]:
+                if products_:
                     replace.append(cid)
-            for e164, kind, raw in rec[0]:
+            for e164, kind, raw in phones:
                 if e164 not in owners:
                     owners[e164] = cid
                     phone_rows.append({"customer_id": cid, "e164": e164, "kind": kind, "raw": raw})
             product_rows.extend(
                 {"customer_id": cid, "product_line": line, "model": model, "purchased_on": bought, "serial": serial}
-                for line, model, bought, serial in rec[8]
+                for line, model, bought, serial in products_
             )
         conn = self.conn
         if inserts:
