@@ -237,7 +237,16 @@ def measure(server: Server, args: argparse.Namespace, seed: int) -> tuple[float,
 
 
 def build_db(path: Path, customers: int) -> None:
-    if path.exists():
+    if path.exists():  # built by an earlier run, perhaps of an older cti: bring its schema up to date
+        from cti.db.engine import create_engine
+        from cti.db.migrations import upgrade
+
+        async def _upgrade() -> None:
+            engine = create_engine(f"sqlite+aiosqlite:///{path}")
+            await upgrade(engine)
+            await engine.dispose()
+
+        asyncio.run(_upgrade())
         return
     from make_customers import rows
 

@@ -31,9 +31,10 @@ from typing import Any, Callable, Iterator
 
 import asyncio
 import structlog
-from sqlalchemy import bindparam, case, delete, func, insert, select, text, update
+from sqlalchemy import bindparam, case, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cti.customers import facts
 from cti.customers.records import CustomerInput, InvalidRecord, customer_from_fields
 from cti.db.tables import customer_phones, customers, products
 
@@ -143,6 +144,11 @@ class _Writer:
         self.now = datetime.now(timezone.utc)
         self.created = 0
         self.updated = 0
+        #: ids of the customers written (their caller_facts are recomputed at the end)
+        self.created_ids: list[int] = []
+        self.updated_ids: list[int] = []
+        #: caller_facts triggers paused (before the first write)
+        self.paused = False
         self._update = (
             update(customers)
             .where(customers.c.id == bindparam("b_id"))
@@ -276,6 +282,8 @@ class _Writer:
         conn = self.conn
         if inserts:
             await self._bulk_insert("customers", inserts)
+            self.created_ids.extend(row["id"] for row in inserts)
+        self.updated_ids.extend(row["b_id"] for row in updates)
         if updates:
             await conn.execute(self._update, updates)
         for i in range(0, len(replace), _IN_LIMIT):
@@ -345,12 +353,21 @@ async def import_customers(
                 report.errors.extend(bad)
                 if report.errors and not skip_bad:
                     continue  # keep validating to report every bad row; nothing more is written
+                if not writer.paused:
+                    # Row triggers would recompute caller_facts once per phone and product
+                    # written; they rest for this transaction instead, and the customers
+                    # written are recomputed in bulk before it commits (cti/customers/facts.py).
+                    await facts.pause(conn)
+                    writer.paused = True
                 await writer.write(good, report.errors)
                 if progress:
                     progress(len(good) + len(bad))
             report.errors.sort()
             if report.errors and not skip_bad:
                 raise ImportFailed(f"{len(report.errors)} bad row(s); nothing was imported", report)
+            if writer.paused:
+                await facts.refresh_after_bulk(conn, writer.created_ids, writer.updated_ids)
+                await facts.resume(conn)
             if writer.pg and writer.created:
                 await conn.execute(
                     text(

@@ -1,8 +1,9 @@
-"""Caller lookup for the FastAGI hot path: one indexed query, no thread hop.
+"""Caller lookup for the FastAGI hot path: one row by primary key, no thread hop.
 
 SQLAlchemy is the data layer everywhere else; on this path it costs more than the whole
 FastAGI dialogue (bench/agi_bench.py). So the lookup runs the same single query through
-the fastest driver path each database offers:
+the fastest driver path each database offers, against ``caller_facts`` (cti/customers/facts.py:
+the routing facts of each number in one row, kept by triggers; one B-tree descent per call):
 
 * SQLite: a synchronous, read-only ``sqlite3`` connection used directly on the event loop
   (an indexed point query takes tens of microseconds; WAL lets it read while others write).
@@ -16,35 +17,25 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import make_url
 
+from cti.customers.facts import LINE_BITS
 from cti.routing.rules import CallerFacts
 
-_OPEN = "('open', 'answered', 'reopened')"
-
-_SQL = f"""
-SELECT c.id, c.language, c.vip, c.greeting, c.family_name, c.given_name, c.title,
-       EXISTS (SELECT 1 FROM tickets t WHERE t.customer_id = c.id
-               AND t.category = 'complaint' AND t.status IN {_OPEN}) AS open_complaint,
-       EXISTS (SELECT 1 FROM products p WHERE p.customer_id = c.id AND p.product_line = 'appliances'),
-       EXISTS (SELECT 1 FROM products p WHERE p.customer_id = c.id AND p.product_line = 'mobile'),
-       EXISTS (SELECT 1 FROM products p WHERE p.customer_id = c.id AND p.product_line = 'office')
-FROM customer_phones ph JOIN customers c ON c.id = ph.customer_id
-WHERE ph.e164 = {{param}}
+_SQL = """
+SELECT customer_id, language, vip, greeting, family_name, given_name, title, open_complaint, product_lines
+FROM caller_facts WHERE e164 = {param}
 """
 
-_LINES = ("appliances", "mobile", "office")
 #: SQLite memory map of the hot-path connection (address space, not memory: pages are the OS's)
 MMAP_BYTES = 1 << 30
 
 
-#: (owns appliances, owns mobile, owns office) -> the product lines, built once
-_LINESETS = {
-    (a, m, o): frozenset(line for line, owned in zip(_LINES, (a, m, o)) if owned)
-    for a in (0, 1) for m in (0, 1) for o in (0, 1)
-}
+#: caller_facts.product_lines (bit set, cti/customers/facts.py) -> the product lines, built once
+_LINESETS = tuple(
+    frozenset(line for line, bit in LINE_BITS.items() if mask & bit) for mask in range(2 ** len(LINE_BITS))
+)
 
 
 def _facts(row: Any) -> CallerFacts:
-    lines = _LINESETS[(bool(row[8]), bool(row[9]), bool(row[10]))]
     return CallerFacts(
         customer_id=int(row[0]),
         language=row[1],
@@ -54,7 +45,7 @@ def _facts(row: Any) -> CallerFacts:
         given_name=row[5],
         title=row[6],
         open_complaint=bool(row[7]),
-        product_lines=lines,
+        product_lines=_LINESETS[row[8]],
     )
 
 

@@ -28,3 +28,41 @@ def db_init(ctx: Context) -> None:
 
     created = run(_init())
     click.echo("schema created" if created else "schema already present")
+
+
+@db.command("check")
+@click.option("--repair", is_flag=True, help="recompute caller_facts from the tables when they differ")
+@pass_ctx
+def db_check(ctx: Context, repair: bool) -> None:
+    """Compare caller_facts (the FastAGI lookup's table, kept by triggers) with the tables.
+
+    Exit status 1 when they differ and --repair was not given.
+    """
+    from cti.customers import facts
+
+    async def _check() -> tuple[list, int | None]:
+        engine = create_engine(ctx.settings.database.url)
+        try:
+            async with engine.connect() as conn:
+                found = await facts.drift(conn)
+            if not found or not repair:
+                return found, None
+            async with engine.begin() as conn:
+                return found, await facts.rebuild(conn)
+        finally:
+            await engine.dispose()
+
+    found, rebuilt = run(_check())
+    if not found:
+        click.echo("caller_facts: consistent with customers, phones, products and tickets")
+        return
+    for e164, stored, expected in found:
+        if stored is None or expected is None:
+            what = "missing" if stored is None else "a number no customer has"
+        else:
+            what = "columns " + ", ".join(c for c, a, b in zip(facts.COLUMNS, stored, expected) if a != b)
+        click.echo(f"caller_facts differs for {e164}: {what}", err=True)
+    if rebuilt is None:
+        click.echo(f"{len(found)} number(s) differ (first 20 shown); run `cti db check --repair`", err=True)
+        raise SystemExit(1)
+    click.echo(f"caller_facts rebuilt: {rebuilt} number(s)")

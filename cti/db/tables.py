@@ -98,6 +98,25 @@ products = Table(
     Index("ix_products_customer_line", "customer_id", "product_line"),
 )
 
+#: Routing facts per caller number, derived: kept by triggers (cti/customers/facts.py), read by
+#: the FastAGI lookup, never written by the application. A WITHOUT ROWID table on SQLite.
+caller_facts = Table(
+    "caller_facts",
+    metadata,
+    Column("e164", Text, primary_key=True),
+    Column("customer_id", Id, nullable=False),
+    Column("language", Text, nullable=False),
+    Column("vip", Boolean, nullable=False),
+    Column("greeting", Text),
+    Column("family_name", Text, nullable=False),
+    Column("given_name", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("open_complaint", Boolean, nullable=False),
+    Column("product_lines", Integer, nullable=False),
+    Index("ix_caller_facts_customer_id", "customer_id"),
+    sqlite_with_rowid=False,
+)
+
 agents = Table(
     "agents",
     metadata,

@@ -24,7 +24,7 @@ from cti.routing.hours import Hours, is_open, parse_hours
 
 @dataclass(frozen=True, slots=True)
 class CallerFacts:
-    """What routing and the greeting need to know about a known caller (one indexed query)."""
+    """What routing and the greeting need to know about a known caller (one row of caller_facts)."""
 
     customer_id: int
     language: str = "zh"
