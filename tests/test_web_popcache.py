@@ -78,7 +78,15 @@ async def test_a_prefetched_pop_needs_no_query_at_ring_time(web: Web):
     assert pop["open_complaints"][0]["description"] == "微波炉不加热"
     assert pop["suggestion"]["id"] == "rice-cooker-for-new-microwave"
     assert pop["last_calls"][0]["notes"] == "客户说微波炉不加热，已约上门"
-    assert {k: v for k, v in cold.items() if k != "call"} == {k: v for k, v in pop.items() if k != "call"}
+    # The same card, except that cold.1's last calls may also hold pf.1: that call is in progress and
+    # the recorder may have written its row by the time cold.1's card is loaded (each pop leaves out
+    # only its own call).
+    extra = len(cold["last_calls"]) - len(pop["last_calls"])
+    assert extra in (0, 1) and cold["last_calls"][extra:] == pop["last_calls"]
+    assert all(c["outcome"] is None and c["started_at"] > pop["last_calls"][0]["started_at"]
+               for c in cold["last_calls"][:extra])
+    assert ({k: v for k, v in cold.items() if k not in ("call", "last_calls")}
+            == {k: v for k, v in pop.items() if k not in ("call", "last_calls")})
     await ws.close()
 
 
