@@ -98,6 +98,8 @@ class RoutingRules:
 
 
 def _digits(number: str) -> str:
+    if number.isascii() and number.isdigit():  # the usual dialed number: nothing to strip
+        return number
     return "".join(ch for ch in number if ch.isdigit())
 
 
