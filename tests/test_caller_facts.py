@@ -4,6 +4,7 @@ PostgreSQL: after every kind of write, through cti's repositories, raw SQL, the 
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import datetime, timezone
 from pathlib import Path
@@ -300,3 +301,36 @@ def test_cli_db_check_reports_drift_and_repairs_it(tmp_path: Path, monkeypatch) 
     fixed = runner.invoke(main, ["db", "check", "--repair"])
     assert fixed.exit_code == 0 and "rebuilt: 1 number(s)" in fixed.output
     assert runner.invoke(main, ["db", "check"]).exit_code == 0
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("scenario", ["two complaints deleted", "a product removed while another is added"])
+async def test_concurrent_changes_to_one_customer_leave_no_stale_flag_on_postgresql(engine, scenario) -> None:
+    """Two agents change one customer's complaints or products at the same moment: under READ
+    COMMITTED each transaction's trigger alone would not see the other's change."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    async with engine.begin() as conn:
+        wang = await add_customer(conn, _record("+8613800000001", lines=("appliances",)))
+    if scenario == "two complaints deleted":
+        first, second = await _ticket(engine, wang), await _ticket(engine, wang)
+        writes = [("DELETE FROM tickets WHERE id = :i", {"i": first}), ("DELETE FROM tickets WHERE id = :i", {"i": second})]
+        column, expected = "open_complaint", False
+    else:
+        writes = [("DELETE FROM products WHERE customer_id = :c", {"c": wang}),
+                  ("INSERT INTO products (customer_id, product_line, model) VALUES (:c, 'mobile', 'P9')", {"c": wang})]
+        column, expected = "product_lines", 2
+    async with engine.connect() as a, engine.connect() as b:
+        await a.begin()
+        await a.execute(text(writes[0][0]), writes[0][1])
+        await b.begin()
+        other = asyncio.create_task(b.execute(text(writes[1][0]), writes[1][1]))
+        await asyncio.sleep(0.3)
+        assert not other.done()  # it waits for the first transaction
+        await a.commit()
+        await other
+        await b.commit()
+    async with engine.connect() as conn:
+        value = (await conn.execute(text(f"SELECT {column} FROM caller_facts"))).scalar_one()
+    assert value == expected
+    assert await _drift(engine) == []

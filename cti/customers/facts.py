@@ -101,11 +101,20 @@ _SQLITE_TRIGGERS: dict[str, str] = {
 
 # --------------------------------------------------------------------------- PostgreSQL triggers
 _PAUSED = f"IF current_setting('{PAUSE_SETTING}', true) = 'on' THEN RETURN NULL; END IF;"
+# Under READ COMMITTED two transactions changing the same customer's tickets (or products) at once
+# would each recompute the flag from a snapshot without the other's change; the second waits for the
+# first's lock on the caller_facts row, then writes its stale value over it (PostgreSQL re-checks the
+# row, not the subqueries). Locking the customer row first serializes them; the statements that
+# follow take a fresh snapshot, which holds the change of the transaction waited for (tests/
+# test_caller_facts.py). A row lock uses no slot of the shared lock table: bulk writes stay possible.
+_LOCK_CUSTOMERS = """
+        IF TG_OP <> 'INSERT' THEN PERFORM 1 FROM customers WHERE id = OLD.customer_id FOR NO KEY UPDATE; END IF;
+        IF TG_OP <> 'DELETE' THEN PERFORM 1 FROM customers WHERE id = NEW.customer_id FOR NO KEY UPDATE; END IF;"""
 _UPSERT = ("ON CONFLICT (e164) DO UPDATE SET "
            + ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c != "e164"))
 _PG_FUNCTIONS: dict[str, tuple[str, str]] = {
     # function name: (body, trigger clause)
-    "cti_caller_facts_phones": (f"""
+    "cti_caller_facts_phones": (_LOCK_CUSTOMERS + f"""
         IF TG_OP <> 'INSERT' THEN DELETE FROM caller_facts WHERE e164 = OLD.e164; END IF;
         IF TG_OP <> 'DELETE' THEN
             {_INSERT}{_select('NEW.e164', 'WHERE c.id = NEW.customer_id')} {_UPSERT};
@@ -114,14 +123,14 @@ _PG_FUNCTIONS: dict[str, tuple[str, str]] = {
         IF TG_OP = 'DELETE' THEN DELETE FROM caller_facts WHERE customer_id = OLD.id;
         ELSE UPDATE caller_facts SET {_SET_NAMES} WHERE customer_id = NEW.id;
         END IF;""", f"AFTER DELETE OR UPDATE OF {_NAME_COLUMNS} ON customers"),
-    "cti_caller_facts_products": (f"""
+    "cti_caller_facts_products": (_LOCK_CUSTOMERS + f"""
         IF TG_OP <> 'INSERT' THEN
             UPDATE caller_facts SET product_lines = {_lines('OLD.customer_id')} WHERE customer_id = OLD.customer_id;
         END IF;
         IF TG_OP <> 'DELETE' THEN
             UPDATE caller_facts SET product_lines = {_lines('NEW.customer_id')} WHERE customer_id = NEW.customer_id;
         END IF;""", "AFTER INSERT OR DELETE OR UPDATE OF customer_id, product_line ON products"),
-    "cti_caller_facts_tickets": (f"""
+    "cti_caller_facts_tickets": (_LOCK_CUSTOMERS + f"""
         IF TG_OP <> 'INSERT' THEN
             UPDATE caller_facts SET open_complaint = {_complaint('OLD.customer_id')} WHERE customer_id = OLD.customer_id;
         END IF;
