@@ -30,6 +30,10 @@ def db_init(ctx: Context) -> None:
     click.echo("schema created" if created else "schema already present")
 
 
+#: differing numbers `cti db check` lists at most
+DRIFT_SHOWN = 20
+
+
 @db.command("check")
 @click.option("--repair", is_flag=True, help="recompute caller_facts from the tables when they differ")
 @pass_ctx
@@ -44,7 +48,7 @@ def db_check(ctx: Context, repair: bool) -> None:
         engine = create_engine(ctx.settings.database.url)
         try:
             async with engine.connect() as conn:
-                found = await facts.drift(conn)
+                found = await facts.drift(conn, DRIFT_SHOWN)
             if not found or not repair:
                 return found, None
             async with engine.begin() as conn:
@@ -63,6 +67,7 @@ def db_check(ctx: Context, repair: bool) -> None:
             what = "columns " + ", ".join(c for c, a, b in zip(facts.COLUMNS, stored, expected) if a != b)
         click.echo(f"caller_facts differs for {e164}: {what}", err=True)
     if rebuilt is None:
-        click.echo(f"{len(found)} number(s) differ (first 20 shown); run `cti db check --repair`", err=True)
+        many = "at least " if len(found) >= DRIFT_SHOWN else ""
+        click.echo(f"{many}{len(found)} number(s) differ; run `cti db check --repair`", err=True)
         raise SystemExit(1)
     click.echo(f"caller_facts rebuilt: {rebuilt} number(s)")
