@@ -32,8 +32,21 @@ pass_ctx = click.make_pass_decorator(Context)
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run a coroutine to completion for a CLI command."""
-    return asyncio.run(coro)
+    """Run a coroutine to completion for a CLI command; a database that cannot be reached or
+    has no cti schema is a one-line error (exit status 1), not a traceback."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        return asyncio.run(coro)
+    except (DBAPIError, ConnectionError) as exc:  # ConnectionError: asyncpg's connect, unwrapped
+        raise click.ClickException(_database_hint(exc)) from None
+
+
+def _database_hint(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    return (f"database error: {first}\n"
+            "Check database.url (CTI_DATABASE_URL) and that the schema is there: `cti db init` creates or upgrades it.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

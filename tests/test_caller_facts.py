@@ -334,3 +334,20 @@ async def test_concurrent_changes_to_one_customer_leave_no_stale_flag_on_postgre
         value = (await conn.execute(text(f"SELECT {column} FROM caller_facts"))).scalar_one()
     assert value == expected
     assert await _drift(engine) == []
+
+
+@pytest.mark.parametrize("url, says", [
+    ("sqlite+aiosqlite:///{tmp}/empty.db", "no such table"),
+    ("postgresql+asyncpg://postgres@127.0.0.1:1/x", "Connect call failed"),
+])
+def test_cli_without_a_usable_database_says_so_in_one_line(tmp_path: Path, monkeypatch, url: str, says: str) -> None:
+    from click.testing import CliRunner
+
+    from cti.cli import main
+
+    monkeypatch.setenv("CTI_DATABASE_URL", url.format(tmp=tmp_path))
+    for args in (["db", "check"], ["customers", "show", "13800138000"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1, result.output
+        assert says in result.output and "cti db init" in result.output
+        assert "Traceback" not in result.output and result.output.count("\n") == 2
