@@ -21,8 +21,8 @@ from typing import Iterable
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-#: Ticket states in which a complaint counts as open (the complaints queue, with priority).
-OPEN_STATUSES = ("open", "answered", "reopened")
+from cti.db.tables import OPEN_TICKET_STATES
+
 #: product line -> its bit in caller_facts.product_lines
 LINE_BITS = {"appliances": 1, "mobile": 2, "office": 4}
 #: the caller_facts columns, in the order of FACTS_SELECT
@@ -31,7 +31,7 @@ COLUMNS = ("e164", "customer_id", "language", "vip", "greeting", "family_name", 
 #: PostgreSQL: ``SET LOCAL`` of this setting to 'on' pauses the triggers for one transaction
 PAUSE_SETTING = "cti.caller_facts_paused"
 
-_STATUSES = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
+_STATUSES = ", ".join(f"'{s}'" for s in OPEN_TICKET_STATES)
 
 
 def _complaint(cid: str) -> str:

@@ -142,8 +142,6 @@ class _Writer:
         self.conn = conn
         self.pg = conn.dialect.name == "postgresql"
         self.now = datetime.now(timezone.utc)
-        self.created = 0
-        self.updated = 0
         #: ids of the customers written (their caller_facts are recomputed at the end)
         self.created_ids: list[int] = []
         self.updated_ids: list[int] = []
@@ -173,6 +171,14 @@ class _Writer:
                 updated_at=bindparam("updated_at"),
             )
         )
+
+    @property
+    def created(self) -> int:
+        return len(self.created_ids)
+
+    @property
+    def updated(self) -> int:
+        return len(self.updated_ids)
 
     async def _bulk_insert(self, table: str, rows: list[dict]) -> None:
         """Driver-level executemany of plain tuples (SQLAlchemy's per-row processing is the
@@ -292,8 +298,6 @@ class _Writer:
             await self._bulk_insert("customer_phones", phone_rows)
         if product_rows:
             await self._bulk_insert("products", product_rows)
-        self.created += len(inserts)
-        self.updated += len(updates)
 
 
 async def import_customers(
