@@ -12,6 +12,7 @@ import aiohttp
 from sqlalchemy import insert
 
 from cti.db.tables import calls
+from cti.stats.live import local_midnight
 from cti.web.wallboard import WALLBOARD
 from test_web_support import Web, web  # noqa: F401  (fixture)
 
@@ -54,7 +55,12 @@ async def test_agents_cannot_open_the_wallboard_stream(web: Web):
 
 async def test_todays_calls_are_read_from_the_database_at_start(web: Web):
     # the seeded world has one call three days ago; add two from today and restart the board's memory
-    now = datetime.now(timezone.utc)
+    board = web.daemon.web.app[WALLBOARD]
+    now_s = time.time()
+    if now_s - local_midnight(now_s, board.tz) < 600:  # just after midnight, "3 minutes ago" is yesterday
+        now_s += 600
+    board.clock = lambda: now_s
+    now = datetime.fromtimestamp(now_s, timezone.utc)
     async with web.daemon.engine.begin() as conn:
         for i, outcome in enumerate(("answered", "abandoned")):
             await conn.execute(insert(calls).values(
