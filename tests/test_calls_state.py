@@ -220,3 +220,33 @@ def test_routed_on_one_channel_queued_on_another_of_the_same_call_is_one_call() 
     assert (c["uniqueid"], c["queue_uniqueid"], c["outcome"], c["customer_id"], c["priority"], c["talk_s"]) == \
         ("1.5", "1.7", "answered", 7, 10, 60.0)
     assert s.calls.active() == [] and s.calls.get("1.7") is None
+
+
+def test_caller_started_blind_transfer_is_counted() -> None:
+    """Asterisk's testsuite apps/queues/transfer/caller_blind: the queue *caller* blind-transfers
+    the agent, so the caller is the transferer and the agent's channel (9.9) the transferee."""
+    s = LiveState()
+    run(s, [(0, member()), (1, join()), (2, called()), (3, leave()), (3, connect())])
+    blind = ev.BlindTransfer(S, "Success", "Local/c-1.1;2", "1.1", "Local/1001@agents;1", "9.9", "agents", "1002")
+    out = run(s, [(30, blind), (30, complete(talk=27, reason="transfer")), (31, hangup())])
+    [moved] = [p for t, p in out if t == "call.transferred"]
+    assert (moved["uniqueid"], moved["kind"], moved["interface"], moved["extension"]) == \
+        ("1.1", "blind", "PJSIP/1001", "1002")
+    [c] = ended(out)
+    assert (c["transfers"], c["queue"], c["agent_interface"]) == (1, "mobile", "PJSIP/1001")
+
+
+def test_resync_while_the_agents_phone_rings_leaves_the_caller_queued() -> None:
+    s = LiveState()
+    run(s, [(0, member()), (1, join()), (2, called())])
+    assert s.calls.get("1.1").state == "ringing"
+    items = [
+        ev.QueueParams(S, "mobile", "rrmemory", 1, 0, 0, 0, 0, 0),
+        member(ev.QueueMember),
+        ev.QueueEntry(S, "mobile", 1, "Local/c-1.1;2", "1.1", "13800138000", "Wang Wei", 5, 0),
+        ev.CoreShowChannel(S, "Local/c-1.1;2", "1.1", "1.0", "", "", "from-pstn", "800", "Queue", "mobile", 6, ""),
+    ]
+    s.resync(items, T0 + 6)
+    call = s.calls.get("1.1")
+    assert (call.state, call.ringing) == ("queued", {})
+    assert s.agents.by_interface("PJSIP/1001").state(T0 + 6) == "ready"

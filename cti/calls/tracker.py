@@ -239,8 +239,14 @@ class CallTracker:
                                      "reason": e.reason, "at": now})]
 
     def _blind(self, e: ev.BlindTransfer, now: float) -> list[Change]:
-        call = self._find(e.server, e.transferee_uniqueid)
-        if call is None or e.result not in ("Success", ""):
+        # the agent transfers the caller (transferee), or the caller transfers the agent
+        # (transferer: Asterisk's testsuite apps/queues/transfer/caller_blind)
+        if e.result not in ("Success", ""):
+            return []
+        call = self._find(e.server, e.transferee_uniqueid) if e.transferee_uniqueid else None
+        if call is None and e.transferer_uniqueid:
+            call = self._find(e.server, e.transferer_uniqueid)
+        if call is None:
             return []
         call.transfers += 1
         call.state = "transferring"
@@ -325,8 +331,8 @@ class CallTracker:
                     call.legs.append(Leg(queue=entry.queue, queued_at=now - entry.wait, position=entry.position))
                 else:
                     leg.position = entry.position
-                if call.state not in ("queued", "ringing"):
-                    call.state = "queued"
+                # waiting in the queue; Asterisk does not list who rings, and the agents' rings end here too
+                call.state = "queued"
                 call.ringing.clear()
             elif call.state == "ringing":
                 call.ringing.clear()
