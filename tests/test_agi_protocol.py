@@ -318,6 +318,17 @@ def test_reply_parser_odd_lines() -> None:
     assert events[3].code == 200 and events[3].result is None
 
 
+@pytest.mark.parametrize("line, endpos", [
+    (b"200 result=1 (digit) digit=5 endpos=3200\n", 3200),  # SPEECH RECOGNIZE, a DTMF digit
+    (b"200 result=1 (speech) endpos=1600 results=1 score0=900 text0=yes grammar0=g\n", 1600),
+    (b"200 result=53 endpos=800\n", 800),
+    (b"200 result=0 (timeout) endpos=x\n", None),
+])
+def test_endpos_is_read_wherever_it_comes_among_the_attributes(line: bytes, endpos: int | None) -> None:
+    [reply] = _feed_all([line])
+    assert (reply.code, reply.endpos) == (200, endpos)
+
+
 # ---------------------------------------------------------------------------------------------
 # commands
 

@@ -445,11 +445,14 @@ def _parse_reply_line(text: str, code: int) -> AgiReply:
             tail = tail[close + 1 :].lstrip(" ")
         else:
             data, tail = tail[1:], ""
-    if tail.startswith("endpos="):
-        try:
-            endpos = int(tail[7:].split(" ", 1)[0])
-        except ValueError:
-            endpos = None
+    # attributes after the data, in any order: ``endpos=N``, ``digit=5 endpos=N``, ``endpos=N results=…``
+    for word in tail.split(" "):
+        if word.startswith("endpos="):
+            try:
+                endpos = int(word[7:])
+            except ValueError:
+                endpos = None
+            break
     return AgiReply(code, result, data, endpos, text)
 
 
