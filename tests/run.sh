@@ -6,12 +6,13 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# Debian packages: speech for greetings, Chromium for the browser tests.
+# Debian packages: speech for greetings, Chromium for the browser tests, SIPp for real SIP calls.
 missing=()
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 command -v sox >/dev/null || missing+=(sox)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
+command -v sipp >/dev/null || missing+=(sip-tester)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null \
@@ -37,4 +38,16 @@ pins=(-c tests/constraints.txt)
 [ "${CTI_UNPINNED:-}" = 1 ] && pins=()
 .venv/bin/python -m pip install -q --disable-pip-version-check "${pins[@]}" -e '.[test]'
 
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# A real Asterisk 22.10.1, built once from Debian's source package into ~/.cache/cti (tests/asterisk.sh).
+# If it cannot be built, the tests that need it are reported as skipped with the reason, never silently.
+if [ -z "${CTI_ASTERISK_BIN:-}" ]; then
+  if bin=$(bash tests/asterisk.sh); then
+    export CTI_ASTERISK_BIN="$bin"
+  else
+    export CTI_ASTERISK_UNAVAILABLE="tests/asterisk.sh could not build Asterisk (see its output above)"
+    echo "WARNING: $CTI_ASTERISK_UNAVAILABLE; the real-Asterisk tests will be skipped" >&2
+  fi
+fi
+echo "real Asterisk: ${CTI_ASTERISK_BIN:-none}"
+
+exec .venv/bin/python -m pytest -q -rs -p no:cacheprovider "$@"

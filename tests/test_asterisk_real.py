@@ -1,14 +1,11 @@
 """Our asterisk-config/ and dialplans/ loaded into a REAL Asterisk, with real calls.
 
-Runs only when ``CTI_ASTERISK_BIN`` names an asterisk binary (CI has none):
+Runs when ``CTI_ASTERISK_BIN`` names an asterisk binary (``tests/run.sh`` builds one and sets it):
 
     CTI_ASTERISK_BIN=/opt/asterisk/sbin/asterisk pytest -m asterisk tests/test_asterisk_real.py
 
-Asterisk runs unprivileged-style in a temporary directory (its own asterisk.conf with every
-directory there, started with ``-C``), on a copy of the shipped files with only two values
-changed: the AMI port and the CTI_PORT global (free ports, so a running Asterisk or cti is not
-disturbed). Test-only contexts live in a separate included file. Modules are found next to the
-binary (``<prefix>/lib/asterisk/modules``) or in ``CTI_ASTERISK_MODDIR``.
+Asterisk runs in a temporary directory on a copy of the shipped files (``asterisk_pbx.running_pbx``:
+free AMI, FastAGI and SIP ports). Test-only contexts live in a separate included file.
 
 Callers are AMI ``Originate``s of ``Local/8005551234@cti-inbound`` sent as the least-privilege
 user ``cti``; a small FastAGI responder in the test plays cti; the test watches the
@@ -19,16 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import math
-import os
 import re
-import shutil
 import socket
-import struct
-import subprocess
-import tempfile
 import time
-import wave
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,15 +26,9 @@ from typing import AsyncIterator, Callable, Iterator
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-CONF = ROOT / "asterisk-config"
-DIALPLANS = ROOT / "dialplans"
-BIN = os.environ.get("CTI_ASTERISK_BIN", "")
+from asterisk_pbx import BIN, CONF, Pbx, ami_secret, documentation_dir, requires_asterisk, running_pbx
 
-pytestmark = [
-    pytest.mark.asterisk,
-    pytest.mark.skipif(not (BIN and os.access(BIN, os.X_OK)), reason="CTI_ASTERISK_BIN does not name an asterisk binary"),
-]
+pytestmark = [pytest.mark.asterisk, requires_asterisk]
 
 #: Test-only dialplan: answering agents and a caller side that can press a key.
 TEST_CONTEXTS = """\
@@ -81,123 +65,15 @@ OUR_SOURCES = (
 OUR_FILES = ("extensions.conf", "queues.conf", "manager.conf", "modules.conf", "logger.conf", "musiconhold.conf", "800-line.conf", "transfer.conf", "phones.conf")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _write_wav(path: Path, seconds: float, hz: float = 440.0) -> None:
-    """An 8 kHz mono 16-bit WAV, the format cti writes its sounds in."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frames = b"".join(struct.pack("<h", int(3000 * math.sin(2 * math.pi * hz * n / 8000))) for n in range(int(8000 * seconds)))
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(frames)
-
-
-def _module_dir(binary: Path) -> Path:
-    candidates = [os.environ.get("CTI_ASTERISK_MODDIR", "")]
-    prefix = binary.resolve().parent.parent
-    candidates += [str(prefix / "lib" / "asterisk" / "modules"), str(prefix / "lib64" / "asterisk" / "modules"), "/usr/lib/asterisk/modules", "/usr/lib/x86_64-linux-gnu/asterisk/modules"]
-    for c in candidates:
-        if c and (Path(c) / "app_queue.so").exists():
-            return Path(c)
-    pytest.fail(f"no Asterisk modules found next to {binary} (set CTI_ASTERISK_MODDIR)")
-
-
-def _documentation_dir(binary: Path) -> Path | None:
-    prefix = binary.resolve().parent.parent
-    for c in (prefix / "var" / "lib" / "asterisk" / "documentation", Path("/var/lib/asterisk/documentation"), Path("/usr/share/asterisk/documentation")):
-        if (c / "core-en_US.xml").exists():
-            return c
-    return None
-
-
-def _ami_secret() -> str:
-    text = (CONF / "manager.conf").read_text()
-    section = text.split("[cti]", 1)[1]
-    return re.search(r"^secret\s*=\s*(\S+)", section, re.M).group(1)
-
-
-@dataclass
-class Pbx:
-    root: Path
-    conf: Path
-    ami_port: int
-    agi_port: int
-    log: Path
-    process: subprocess.Popen = field(repr=False)
-    startup_log: str = field(default="", repr=False)
-
-    def cli(self, command: str, timeout: float = 15) -> str:
-        done = subprocess.run([BIN, "-C", str(self.conf), "-rx", command], capture_output=True, text=True, timeout=timeout)
-        return done.stdout
-
-    def messages(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-
 @pytest.fixture(scope="module")
 def pbx() -> Iterator[Pbx]:
-    binary = Path(BIN)
-    root = Path(tempfile.mkdtemp(prefix="cti-ast-"))
-    etc = root / "etc"
-    shutil.copytree(CONF, etc)
-    shutil.copytree(DIALPLANS, etc / "dialplans")
-    ami_port, agi_port = _free_port(), _free_port()
-    manager = (etc / "manager.conf").read_text()
-    (etc / "manager.conf").write_text(re.sub(r"^port = 5038$", f"port = {ami_port}", manager, count=1, flags=re.M))
-    extensions = (etc / "extensions.conf").read_text()
-    extensions = re.sub(r"^CTI_PORT=4573$", f"CTI_PORT={agi_port}", extensions, count=1, flags=re.M)
-    (etc / "extensions.conf").write_text(extensions + "\n#include cti-test.conf\n")
-    (etc / "cti-test.conf").write_text(TEST_CONTEXTS)
-    data = root / "data"
-    for name, seconds in {"greet-test": 0.3, "greet-generic-en": 0.3, "ivr-menu-zh": 1.0, "ivr-menu-en": 1.0, "afterhours-zh": 0.3, "afterhours-en": 0.3}.items():
-        _write_wav(data / "sounds" / "cti" / f"{name}.wav", seconds)
-    _write_wav(data / "moh" / "hold.wav", 2.0, hz=330.0)
-    docs = _documentation_dir(binary)
-    if docs:
-        (data / "documentation").symlink_to(docs)
-    for d in ("lib", "db", "keys/keys", "agi-bin", "spool", "run", "log", "cache"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    conf = root / "asterisk.conf"
-    conf.write_text(
-        "[directories]\n"
-        f"astcachedir => {root}/cache\nastetcdir => {etc}\nastmoddir => {_module_dir(binary)}\n"
-        f"astvarlibdir => {root}/lib\nastdbdir => {root}/db\nastkeydir => {root}/keys\n"
-        f"astdatadir => {data}\nastagidir => {root}/agi-bin\nastspooldir => {root}/spool\n"
-        f"astrundir => {root}/run\nastlogdir => {root}/log\nastsbindir => {binary.resolve().parent}\n"
-        "[options]\nverbose = 3\n"
-    )
-    out = open(root / "stdout.txt", "wb")
-    process = subprocess.Popen([BIN, "-C", str(conf), "-f", "-n"], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-    pbx = Pbx(root, conf, ami_port, agi_port, root / "log" / "messages.log", process)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"asterisk exited with {process.returncode}: {(root / 'stdout.txt').read_text(errors='replace')[-3000:]}")
-            if (root / "run" / "asterisk.ctl").exists() and "Asterisk" in pbx.cli("core show version", timeout=5):
-                if subprocess.run([BIN, "-C", str(conf), "-rx", "core waitfullybooted"], capture_output=True, timeout=30).returncode == 0:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail("asterisk did not boot within 60 s")
-            time.sleep(0.2)
-        pbx.startup_log = pbx.messages()
-        yield pbx
-    finally:
-        if process.poll() is None:
-            try:
-                pbx.cli("core stop now", timeout=10)
-                process.wait(timeout=15)
-            except (subprocess.TimeoutExpired, OSError):
-                process.kill()
-                process.wait(timeout=5)
-        out.close()
-        shutil.rmtree(root, ignore_errors=True)
+    def edit(etc: Path) -> None:
+        (etc / "extensions.conf").write_text((etc / "extensions.conf").read_text() + "\n#include cti-test.conf\n")
+        (etc / "cti-test.conf").write_text(TEST_CONTEXTS)
+
+    sounds = {"greet-test": 0.3, "greet-generic-en": 0.3, "ivr-menu-zh": 1.0, "ivr-menu-en": 1.0, "afterhours-zh": 0.3, "afterhours-en": 0.3}
+    with running_pbx("cti-ast-", edit=edit, sounds={f"cti/{k}": v for k, v in sounds.items()}) as running:
+        yield running
 
 
 # --------------------------------------------------------------------------- a small AMI client
@@ -303,7 +179,7 @@ class AgiResponder:
 @pytest.fixture
 async def ami(pbx: Pbx) -> AsyncIterator[Ami]:
     client = Ami()
-    login = await client.connect(pbx.ami_port, "cti", _ami_secret())
+    login = await client.connect(pbx.ami_port, "cti", ami_secret())
     assert login.get("Response") == "Success", login
     yield client
     # leave the PBX as we found it: no calls, no members
@@ -398,7 +274,7 @@ def test_no_warning_about_our_files_at_startup(pbx: Pbx) -> None:
 
 def test_pjsip_conf_uses_only_documented_options(pbx: Pbx) -> None:
     """No PJSIP in a build without pjproject: check pjsip.conf against Asterisk's own XML docs."""
-    docs = _documentation_dir(Path(BIN))
+    docs = documentation_dir(Path(BIN))
     if docs is None:
         pytest.skip("Asterisk's documentation XML is not installed")
     options: dict[str, set[str]] = {}

@@ -1,4 +1,4 @@
-"""cti dialplan deploy / rollback against a REAL Asterisk (skipped without CTI_ASTERISK_BIN):
+"""cti dialplan deploy / rollback against a REAL Asterisk (tests/run.sh builds one and sets CTI_ASTERISK_BIN):
 
     CTI_ASTERISK_BIN=/opt/asterisk/sbin/asterisk pytest tests/test_dialplan_real.py
 
@@ -10,107 +10,29 @@ with the CLI, independently of cti's own verification.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from asterisk_pbx import BIN, Pbx, requires_asterisk, running_pbx
 from cti.config import Settings, load_settings
 from cti.dialplan.checks import check_tree
 from cti.dialplan.deploy import deploy, rollback
 from cti.dialplan.reload import AmiAsterisk, ReloadError
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = os.environ.get("CTI_ASTERISK_BIN", "")
 DEPLOY_SECRET = "change-me-cti-deploy-secret"
 
-pytestmark = [
-    pytest.mark.asterisk,
-    pytest.mark.skipif(not (BIN and os.access(BIN, os.X_OK)), reason="CTI_ASTERISK_BIN does not name an asterisk binary"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _module_dir(binary: Path) -> Path:
-    prefix = binary.resolve().parent.parent
-    for c in (os.environ.get("CTI_ASTERISK_MODDIR", ""), str(prefix / "lib" / "asterisk" / "modules"),
-              str(prefix / "lib64" / "asterisk" / "modules"), "/usr/lib/asterisk/modules"):
-        if c and (Path(c) / "app_queue.so").exists():
-            return Path(c)
-    pytest.fail(f"no Asterisk modules found next to {binary} (set CTI_ASTERISK_MODDIR)")
-
-
-class Pbx:
-    def __init__(self, root: Path, etc: Path, conf: Path, ami_port: int) -> None:
-        self.root, self.etc, self.conf, self.ami_port = root, etc, conf, ami_port
-
-    def cli(self, command: str) -> str:
-        return subprocess.run([BIN, "-C", str(self.conf), "-rx", command], capture_output=True, text=True, timeout=15).stdout
+pytestmark = [pytest.mark.asterisk, requires_asterisk]
 
 
 @pytest.fixture(scope="module")
 def pbx() -> Iterator[Pbx]:
-    binary = Path(BIN)
-    root = Path(tempfile.mkdtemp(prefix="cti-dp-"))
-    etc = root / "etc"
-    shutil.copytree(ROOT / "asterisk-config", etc)
-    shutil.copytree(ROOT / "dialplans", etc / "dialplans")
-    ami_port = _free_port()
-    manager = etc / "manager.conf"
-    manager.write_text(re.sub(r"^port = 5038$", f"port = {ami_port}", manager.read_text(), count=1, flags=re.M))
-    for d in ("lib", "db", "keys", "agi-bin", "spool", "run", "log", "cache", "data"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    prefix = binary.resolve().parent.parent
-    for docs in (prefix / "var" / "lib" / "asterisk" / "documentation", Path("/var/lib/asterisk/documentation"),
-                 Path("/usr/share/asterisk/documentation")):
-        if (docs / "core-en_US.xml").exists():  # without it Asterisk 22 refuses to start (stasis)
-            (root / "data" / "documentation").symlink_to(docs)
-            break
-    conf = root / "asterisk.conf"
-    conf.write_text(
-        "[directories]\n"
-        f"astcachedir => {root}/cache\nastetcdir => {etc}\nastmoddir => {_module_dir(binary)}\n"
-        f"astvarlibdir => {root}/lib\nastdbdir => {root}/db\nastkeydir => {root}/keys\n"
-        f"astdatadir => {root}/data\nastagidir => {root}/agi-bin\nastspooldir => {root}/spool\n"
-        f"astrundir => {root}/run\nastlogdir => {root}/log\nastsbindir => {binary.resolve().parent}\n"
-        "[options]\nverbose = 2\n")
-    out = open(root / "stdout.txt", "wb")
-    process = subprocess.Popen([BIN, "-C", str(conf), "-f", "-n"], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-    pbx = Pbx(root, etc, conf, ami_port)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"asterisk exited with {process.returncode}: {(root / 'stdout.txt').read_text(errors='replace')[-3000:]}")
-            if (root / "run" / "asterisk.ctl").exists() and "Asterisk" in pbx.cli("core show version"):
-                if subprocess.run([BIN, "-C", str(conf), "-rx", "core waitfullybooted"], capture_output=True, timeout=30).returncode == 0:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail("asterisk did not boot within 60 s")
-            time.sleep(0.2)
-        yield pbx
-    finally:
-        if process.poll() is None:
-            try:
-                pbx.cli("core stop now")
-                process.wait(timeout=15)
-            except (subprocess.TimeoutExpired, OSError):
-                process.kill()
-                process.wait(timeout=5)
-        out.close()
-        shutil.rmtree(root, ignore_errors=True)
+    with running_pbx("cti-dp-", verbose=2) as running:
+        yield running
 
 
 def settings_for(pbx: Pbx, src: Path, tmp_path: Path, **deploy: object) -> Settings:

@@ -12,17 +12,15 @@ the number it was dialed with and the caller ID) with the national / internation
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from asterisk_pbx import BIN, ami_secret, requires_asterisk, running_pbx, set_line
 from cti.config import AmiConfig, Settings
 from cti.dialplan.checks import check_tree
 from cti.dialplan.conf import read_conf
@@ -31,9 +29,7 @@ from cti.dialplan.model import build_dialplan
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "asterisk-config"
 DIALPLANS = ROOT / "dialplans"
-BIN = os.environ.get("CTI_ASTERISK_BIN", "")
-real = pytest.mark.skipif(not (BIN and os.access(BIN, os.X_OK)),
-                          reason="CTI_ASTERISK_BIN does not name an asterisk binary")
+real = requires_asterisk
 
 
 # -- static -----------------------------------------------------------------------------------------
@@ -98,65 +94,15 @@ class Ast:
 
 @pytest.fixture(scope="module")
 def ast() -> Iterator[Ast]:
-    if not (BIN and os.access(BIN, os.X_OK)):
-        pytest.skip("CTI_ASTERISK_BIN does not name an asterisk binary")
-    from test_asterisk_real import _documentation_dir, _free_port, _module_dir
+    def edit(etc: Path) -> None:
+        # the only changes: the trunk is a Local channel into the test context
+        set_line(etc / "extensions.conf", r"^OUTBOUND_DIAL_PREFIX=.*$", "OUTBOUND_DIAL_PREFIX=Local/")
+        set_line(etc / "extensions.conf", r"^OUTBOUND_DIAL_SUFFIX=.*$", "OUTBOUND_DIAL_SUFFIX=@cti-test-trunk")
+        (etc / "extensions.conf").write_text((etc / "extensions.conf").read_text() + "\n#include cti-test.conf\n")
+        (etc / "cti-test.conf").write_text(TEST_CONTEXTS)
 
-    binary = Path(BIN)
-    root = Path(tempfile.mkdtemp(prefix="cti-ast-out-"))
-    etc = root / "etc"
-    shutil.copytree(CONF, etc)
-    shutil.copytree(DIALPLANS, etc / "dialplans")
-    ami_port = _free_port()
-    manager = (etc / "manager.conf").read_text()
-    (etc / "manager.conf").write_text(re.sub(r"^port = 5038$", f"port = {ami_port}", manager, count=1, flags=re.M))
-    ext = (etc / "extensions.conf").read_text()
-    # the only changes: the trunk is a Local channel into the test context
-    ext = re.sub(r"^OUTBOUND_DIAL_PREFIX=.*$", "OUTBOUND_DIAL_PREFIX=Local/", ext, count=1, flags=re.M)
-    ext = re.sub(r"^OUTBOUND_DIAL_SUFFIX=.*$", "OUTBOUND_DIAL_SUFFIX=@cti-test-trunk", ext, count=1, flags=re.M)
-    (etc / "extensions.conf").write_text(ext + "\n#include cti-test.conf\n")
-    (etc / "cti-test.conf").write_text(TEST_CONTEXTS)
-    data = root / "data"
-    (data / "moh").mkdir(parents=True)
-    docs = _documentation_dir(binary)
-    if docs:
-        (data / "documentation").symlink_to(docs)
-    for d in ("lib", "db", "keys/keys", "agi-bin", "spool", "run", "log", "cache"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    conf = root / "asterisk.conf"
-    conf.write_text(
-        "[directories]\n"
-        f"astcachedir => {root}/cache\nastetcdir => {etc}\nastmoddir => {_module_dir(binary)}\n"
-        f"astvarlibdir => {root}/lib\nastdbdir => {root}/db\nastkeydir => {root}/keys\n"
-        f"astdatadir => {data}\nastagidir => {root}/agi-bin\nastspooldir => {root}/spool\n"
-        f"astrundir => {root}/run\nastlogdir => {root}/log\nastsbindir => {binary.resolve().parent}\n"
-        "[options]\nverbose = 3\n")
-    out = open(root / "stdout.txt", "wb")
-    process = subprocess.Popen([BIN, "-C", str(conf), "-f", "-n"], stdin=subprocess.DEVNULL, stdout=out,
-                               stderr=subprocess.STDOUT)
-    ast = Ast(conf, ami_port, root / "log" / "messages.log")
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"asterisk exited: {(root / 'stdout.txt').read_text(errors='replace')[-3000:]}")
-            if (root / "run" / "asterisk.ctl").exists() and "Asterisk" in ast.cli("core show version", timeout=5):
-                if subprocess.run([BIN, "-C", str(conf), "-rx", "core waitfullybooted"], capture_output=True,
-                                  timeout=30).returncode == 0:
-                    break
-            assert time.monotonic() < deadline, "asterisk did not boot within 60 s"
-            time.sleep(0.2)
-        yield ast
-    finally:
-        if process.poll() is None:
-            try:
-                ast.cli("core stop now", timeout=10)
-                process.wait(timeout=15)
-            except (subprocess.TimeoutExpired, OSError):
-                process.kill()
-                process.wait(timeout=5)
-        out.close()
-        shutil.rmtree(root, ignore_errors=True)
+    with running_pbx("cti-ast-out-", edit=edit) as pbx:
+        yield Ast(pbx.conf, pbx.ami_port, pbx.log)
 
 
 @real
@@ -179,14 +125,12 @@ def test_real_asterisk_loads_the_context(ast: Ast) -> None:
 ])
 async def test_cti_originate_reaches_the_trunk_with_the_800_line_as_caller_id(
         ast: Ast, e164_digits: str, dialed: str) -> None:
-    from test_asterisk_real import _ami_secret
-
     from cti.ami.service import AmiService
     from cti.bus import InMemoryBus
 
     bus = InMemoryBus()
     results = bus.subscribe("call.originate_result")
-    ami = AmiService(AmiConfig(port=ast.ami_port, username="cti", secret=_ami_secret(), reconnect_min=0.05), bus, None)
+    ami = AmiService(AmiConfig(port=ast.ami_port, username="cti", secret=ami_secret(), reconnect_min=0.05), bus, None)
     await ami.start()
     try:
         await ami.wait_ready(timeout=15)
