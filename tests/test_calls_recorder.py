@@ -335,3 +335,49 @@ async def test_stopping_during_a_flush_lets_it_finish_first(engine) -> None:
     rec.submit(_rec("s.last", ended=True))
     await asyncio.wait_for(rec.close(), 10)
     assert len(await _rows(engine)) == 31
+
+
+def _at(rec: dict[str, Any], start: datetime, end: datetime | None) -> dict[str, Any]:
+    return {**rec, "started_at": start, "queued_at": start, "ended_at": end}
+
+
+async def test_a_reused_uniqueid_long_after_the_stored_call_ended_is_a_new_call(engine) -> None:
+    """A PBX whose clock jumped back (or a restarted simulator) reuses a uniqueid: both calls are kept,
+    the new one under the uniqueid (what the console and the wrap-up use), with a warning."""
+    from datetime import timedelta
+    rec = CallRecorder(sessionmaker(engine))
+    first = NOW - timedelta(hours=2)
+    rec.submit(_at(_rec("1795372412.0", ended=True, outcome="answered"), first, first + timedelta(minutes=3)))
+    await rec.flush()
+    async with sessionmaker(engine)() as s, s.begin():
+        await s.execute(update(calls).where(calls.c.uniqueid == "1795372412.0").values(notes="first run's notes"))
+    rec2 = CallRecorder(sessionmaker(engine))
+    with capture_logs() as logs:
+        rec2.submit(_at(_rec("1795372412.0", ended=False), NOW, None))
+        await rec2.flush()
+        rec2.submit(_at(_rec("1795372412.0", ended=True), NOW, NOW + timedelta(seconds=40)))
+        await rec2.flush()
+    rows = await _rows(engine)
+    assert len(rows) == 2
+    current = [r for r in rows if r["uniqueid"] == "1795372412.0"]
+    [old] = [r for r in rows if r["uniqueid"] != "1795372412.0"]
+    assert len(current) == 1 and current[0]["outcome"] == "abandoned" and current[0]["notes"] is None
+    assert old["notes"] == "first run's notes" and old["outcome"] == "answered"
+    assert old["uniqueid"].startswith("1795372412.0")
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["recorder.uniqueid_reused"]
+
+
+async def test_the_same_call_from_another_node_still_updates_its_row(engine) -> None:
+    """Failover: the same call (same start, within seconds) upserts its row, open or ended."""
+    from datetime import timedelta
+    rec = CallRecorder(sessionmaker(engine))
+    rec.submit(_at(_rec("1795372412.5", ended=True, outcome="answered"), NOW, NOW + timedelta(minutes=1)))
+    await rec.flush()
+    other = CallRecorder(sessionmaker(engine))
+    with capture_logs() as logs:
+        other.submit(_at(_rec("1795372412.5", ended=True, outcome="answered"), NOW + timedelta(seconds=2),
+                         NOW + timedelta(minutes=1)))
+        await other.flush()
+    rows = await _rows(engine)
+    assert [r["uniqueid"] for r in rows] == ["1795372412.5"]
+    assert not [e for e in logs if e["event"] == "recorder.uniqueid_reused"]

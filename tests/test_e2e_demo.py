@@ -87,3 +87,34 @@ def test_demo_world_has_every_kind_of_caller_and_enough_agents_for_the_volume():
         assert sorted(a.username for a in team.agents if a.featured) == ["appliances1", "complaints1", "mobile1"]
         assert len({a.interface for a in team.agents}) == len(team.agents)
     assert all(big.sizing[q] > small.sizing[q] for q in ("mobile", "appliances"))
+
+
+async def test_running_the_demo_twice_keeps_both_runs_calls(tmp_path: Path):
+    """The second run's simulated PBX does not reuse the first run's uniqueids, and no call row of the
+    first run is overwritten by a call of the second."""
+    import sqlite3
+
+    data = tmp_path / "demo"
+
+    def rows() -> dict[int, tuple]:
+        with sqlite3.connect(data / "cti.db") as db:
+            return {r[0]: r[1:] for r in db.execute("SELECT id, uniqueid, started_at FROM calls")}
+
+    async def run_until_calls(at_least: int) -> None:
+        proc, _ = await _start(data)
+        try:
+            for _ in range(600):
+                if (data / "cti.db").exists() and len(rows()) >= at_least:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError(f"only {len(rows())} calls recorded")
+        finally:
+            await _stop(proc)
+
+    await run_until_calls(3)
+    first = rows()
+    await run_until_calls(len(first) + 3)
+    second = rows()
+    assert all(second.get(i) == r for i, r in first.items()), "a call of the first run was overwritten"
+    assert len({u for u, _ in second.values()}) == len(second)

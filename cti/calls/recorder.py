@@ -6,7 +6,9 @@
   every ``flush_interval`` s: an idempotent upsert keyed by (server, uniqueid), so replays
   and failover never duplicate a call, and a closed row is never reopened by a stale replay
   (nor a closed record waiting or being written replaced by an open one).
-  ``disposition``/``notes`` (the agent's wrap-up) are never touched.
+  ``disposition``/``notes`` (the agent's wrap-up) are never touched. An ended row is never
+  overwritten by a *different* call that reuses its uniqueid (a PBX clock that jumped back, a
+  restarted simulator): cti/calls/reuse.py sets the old row aside first, with a warning.
 * A flush writes ``chunk_rows`` rows per statement and transaction, with a turn of the event
   loop between chunks: a flush of thousands of rows never holds up a screen-pop for its whole
   duration. A chunk that fails goes back to the pending rows with everything after it (unless
@@ -34,6 +36,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.calls.model import Call, Leg
+from cti.calls.reuse import set_aside_reused
 from cti.db.tables import agents, calls
 from cti.db.unbroken import unbroken
 
@@ -138,6 +141,7 @@ class CallRecorder:
         try:
             async with session.begin():
                 await self._fill_agent_ids(session, rows)
+                await set_aside_reused(session, ((r["server"], r["uniqueid"], r.get("started_at")) for r in rows))
                 await session.execute(self._upsert(session), [self._row(r) for r in rows])
         except (IntegrityError, DataError):
             return await self._write_one_by_one(session, rows)
@@ -149,6 +153,7 @@ class CallRecorder:
             try:
                 async with session.begin():
                     await self._fill_agent_ids(session, [r])
+                    await set_aside_reused(session, [(r["server"], r["uniqueid"], r.get("started_at"))])
                     await session.execute(self._upsert(session), [self._row(r)])
                 n += 1
             except (IntegrityError, DataError) as exc:

@@ -183,6 +183,7 @@ def demo(speed: float, calls_per_day: float, seed: int, http_host: str, http_por
     path = Path(data_dir)
     if reset:
         (path / "cti.db").unlink(missing_ok=True)
+        (path / "sim-clock").unlink(missing_ok=True)
         shutil.rmtree(path / "sounds", ignore_errors=True)
     opts = DemoOptions(path, speed=speed, calls_per_day=calls_per_day, seed=seed, http_host=http_host,
                        http_port=http_port, ring_seconds=ring_seconds, talk_seconds=talk_seconds)

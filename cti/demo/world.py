@@ -10,7 +10,8 @@ Order of start (and the reverse for stop):
 4. traffic: Poisson arrivals on the sim's fast clock, the demo customers as known callers.
 
 The daemon routes with always-open hours: its clock is the wall clock, the sim's traffic runs on a
-simulated day that starts at 09:00 whatever the hour of the newcomer.
+simulated day that starts at 09:00 whatever the hour of the newcomer (a restarted demo goes on from
+where the last run stopped: cti/demo/simclock.py).
 """
 
 from __future__ import annotations
@@ -133,9 +134,12 @@ class DemoRunner:
         from cti.sim.pbx import SimPbx
         from cti.sim.traffic import start_of_day
 
+        from cti.demo.simclock import resume_epoch
+
         agi_port = free_port()
+        start_epoch = resume_epoch(self.opts.data_dir, start_of_day(self.opts.start_hhmm))
         self.pbx = SimPbx(sim_config(self.opts, self.roster, self.people, agi_port=agi_port,
-                                     start_epoch=start_of_day(self.opts.start_hhmm)))
+                                     start_epoch=start_epoch))
         await self.pbx.start()
         try:
             self.settings = demo_settings(self.opts, ami_port=self.pbx.ami_port, agi_port=agi_port)
@@ -166,6 +170,9 @@ class DemoRunner:
             await self.daemon.stop()
             self.daemon = None
         if self.pbx is not None:
+            from cti.demo.simclock import save_epoch
+
+            save_epoch(self.opts.data_dir, self.pbx.clock.now())
             await self.pbx.stop()
             self.pbx = None
 

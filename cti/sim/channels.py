@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 from cti.sim.ami_format import CHANNEL_FIELDS, Value, c_escape
 
@@ -12,16 +12,18 @@ STATE_DOWN, STATE_RING, STATE_RINGING, STATE_UP = 0, 4, 5, 6
 
 
 class IdAllocator:
-    """Uniqueids ``<epoch>.<n>`` (epoch = start of the simulated system, n counts up from 0, like
-    Asterisk's) and the 8-hex-digit channel sequence of names like ``PJSIP/trunk-0000000a``."""
+    """Uniqueids as Asterisk makes them, ``<seconds>.<n>``: the channel's creation time (epoch
+    seconds of the PBX's clock, ``now``) and a per-process counter from 0 (``1795372412.0``), so a
+    restarted simulator does not reuse the last run's uniqueids; and the 8-hex-digit channel
+    sequence of names like ``PJSIP/trunk-0000000a``."""
 
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
         self._uid = 0
         self._chan = 0
 
     def uniqueid(self) -> str:
-        uid = f"{self.epoch}.{self._uid}"
+        uid = f"{int(self._now())}.{self._uid}"
         self._uid += 1
         return uid
 

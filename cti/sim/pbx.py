@@ -107,7 +107,7 @@ class SimPbx:
         self.config = config
         self.clock = clock or SimClock(config.speed, config.start_epoch)
         self.rng = rng or random.Random(config.seed)
-        self.ids = IdAllocator(int(self.clock.now()))
+        self.ids = IdAllocator(self.clock.now)
         self.queues = QueueSystem(queue_configs(config), self.clock.now())
         self.agents: dict[str, AgentConfig] = {a.interface: a for a in config.agents}
         self.channels: dict[str, Channel] = {}
