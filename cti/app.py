@@ -16,6 +16,8 @@ from cti.ami.service import AmiService
 from cti.bus import EventBus, create_bus
 from cti.cluster.identity import make_node_id
 from cti.config import Settings, ami_endpoints
+from cti.exposure import check_exposure
+from cti.fdlimit import raise_nofile_limit
 from cti.customers.lookup import CallerLookup, open_lookup
 from cti.db.engine import create_engine, sessionmaker
 from cti.db.schema import init_schema
@@ -104,6 +106,8 @@ class Daemon:
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         s = self.settings
+        check_exposure(s)  # a placeholder AMI secret off loopback: refuse; plain HTTP off loopback: warn
+        raise_nofile_limit()
         try:
             if hasattr(self.bus, "start"):  # the Redis bus: fail loud if Redis is unreachable
                 await self.bus.start()

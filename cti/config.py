@@ -44,6 +44,8 @@ class AmiConfig:
     #: Several Asterisk servers: ``[[ami.endpoints]]`` tables {name, host, port, username, secret}
     #: (``CTI_AMI_ENDPOINTS`` as a JSON list). Empty: the single endpoint above. See :func:`ami_endpoints`.
     endpoints: tuple[dict[str, Any], ...] = ()
+    #: Send the secret in clear (``Secret``) when Asterisk refuses the MD5 ``Challenge``. Off: never.
+    allow_plaintext_login: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,12 @@ class AgiConfig:
     #: Longest time cti waits for the peer to finish the environment block or answer a command.
     read_timeout_s: float = 5.0
     max_env_bytes: int = 16384
+    #: Addresses/networks (CIDR) allowed to open FastAGI sessions; empty: loopback + the AMI endpoints' hosts.
+    allowed_peers: tuple[str, ...] = ()
+    #: File descriptors kept free for FastAGI (and the database): the web side never uses them.
+    reserved_fds: int = 256
+    #: Seconds a decision waits for its AMI channel; a decision no channel confirms is then dropped.
+    decision_ttl_s: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,21 @@ class HttpConfig:
     token_ttl_s: int = 12 * 3600
     #: TOML file of cross-sell rules for the screen-pop (empty: the packaged cti/web/crosssell.toml).
     crosssell_rules: str = ""
+    #: Most simultaneous HTTP/websocket connections (lowered to fit the process's file descriptors).
+    max_connections: int = 10000
+    #: A connection must send a complete request head within this many seconds of connecting or of
+    #: its previous response (slow headers, idle keep-alive); then it is closed.
+    header_timeout_s: float = 15.0
+    #: A request body must arrive within this many seconds (else 408).
+    body_timeout_s: float = 15.0
+    #: Most websockets waiting for their first-message authentication at once.
+    max_pending_websockets: int = 256
+    #: Addresses/networks (CIDR) of reverse proxies whose ``X-Forwarded-For`` names the client.
+    trusted_proxies: tuple[str, ...] = ()
+    #: Password checks (argon2) run at once; the others wait their turn, one per client address at a time.
+    login_hash_concurrency: int = 2
+    #: Websocket messages a client may send per second (bursts of 5 s of it); past it: close 1008.
+    ws_message_rate: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -319,6 +342,7 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"invalid value for {exc}") from None
     if settings.agi.deadline_ms <= 0:
         raise ConfigError("invalid value for agi.deadline_ms: must be positive")
+    _validate_limits(settings)
     d = settings.deploy
     if d.reload not in ("ami", "cli"):
         raise ConfigError(f"invalid value for deploy.reload: {d.reload!r} (ami or cli)")
@@ -341,6 +365,28 @@ def validate(settings: Settings) -> None:
 
     if settings.phone.default_region not in phonenumbers.SUPPORTED_REGIONS:
         raise ConfigError(f"invalid value for phone.default_region: {settings.phone.default_region!r}")
+
+
+def _validate_limits(settings: Settings) -> None:
+    """The transport limits of [http] and [agi] (issue 17)."""
+    from cti.netaddr import parse_networks  # local import: config depends on nothing of cti
+
+    h, a = settings.http, settings.agi
+    for key, value, low in (("http.max_connections", h.max_connections, 16),
+                            ("http.max_pending_websockets", h.max_pending_websockets, 1),
+                            ("http.login_hash_concurrency", h.login_hash_concurrency, 1),
+                            ("agi.reserved_fds", a.reserved_fds, 0)):
+        if value < low:
+            raise ConfigError(f"invalid value for {key}: {value} (at least {low})")
+    for key, value in (("http.header_timeout_s", h.header_timeout_s), ("http.body_timeout_s", h.body_timeout_s),
+                       ("http.ws_message_rate", h.ws_message_rate), ("agi.decision_ttl_s", a.decision_ttl_s)):
+        if not value > 0 or value != value or value == float("inf"):
+            raise ConfigError(f"invalid value for {key}: {value} (must be a positive number)")
+    for key, values in (("http.trusted_proxies", h.trusted_proxies), ("agi.allowed_peers", a.allowed_peers)):
+        try:
+            parse_networks(values)
+        except ValueError as exc:
+            raise ConfigError(f"invalid value for {key}: {exc}") from None
 
 
 _ENDPOINT_KEYS = {"name": str, "host": str, "port": int, "username": str, "secret": str}

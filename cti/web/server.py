@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from cti.fdlimit import web_connection_budget
 from cti.outbound.http import add_routes as add_outbound_routes
 from cti.web.api import Api
 from cti.web.auth import Gate
@@ -22,6 +23,7 @@ from cti.web.outbound import forward_outbound
 from cti.web.ratelimit import LoginLimiter
 from cti.web.routing_admin import add_routing_routes
 from cti.web.tokens import TokenSigner
+from cti.web.transport import CappedSite, ConnectionCap
 from cti.web.wallboard import add_wallboard_routes
 from cti.web.websocket import WebsocketEndpoint
 
@@ -81,6 +83,7 @@ class WebServer:
         self._gc_thresholds: tuple[int, ...] | None = None  # the collector's, restored on stop
         self.security: Any = None  # cluster mode: token secret + login limits shared through Redis
         self.port: int | None = None
+        self.cap: ConnectionCap | None = None
 
     def _build_app(self) -> web.Application:
         app = web.Application(middlewares=[_security_headers], client_max_size=256 * 1024)
@@ -121,10 +124,15 @@ class WebServer:
         # threshold up to the next whole second, which makes every console connected within the same
         # second ping at the same instant: a burst of thousands of callbacks once per second that every
         # pop waits behind. Unrounded, each console's heartbeat keeps its own phase.
+        # keepalive_timeout is armed at connect and after each response and closes a connection that
+        # has no complete request head by then: the header timeout and the idle timeout in one.
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
-                                     timeout_ceil_threshold=TIMEOUT_CEIL_THRESHOLD_S)
+                                     timeout_ceil_threshold=TIMEOUT_CEIL_THRESHOLD_S,
+                                     keepalive_timeout=cfg.header_timeout_s)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, cfg.host, cfg.port, backlog=1024, reuse_address=True)
+        # the cap leaves agi.reserved_fds descriptors free: FastAGI answers whatever the web side suffers
+        self.cap = ConnectionCap(web_connection_budget(cfg.max_connections, self.daemon.settings.agi.reserved_fds))
+        site = CappedSite(self._runner, cfg.host, cfg.port, self.cap, backlog=1024, reuse_address=True)
         await site.start()
         server = site._server  # the bound socket gives the real port when http.port is 0
         self.port = server.sockets[0].getsockname()[1] if server is not None and server.sockets else cfg.port
@@ -134,7 +142,7 @@ class WebServer:
         gc.freeze()
         self._gc_thresholds = tune_thresholds()
         self.gc_policy.start()
-        log.info("web.started", host=cfg.host, port=self.port)
+        log.info("web.started", host=cfg.host, port=self.port, max_connections=self.cap.limit)
 
     async def stop(self) -> None:
         await self.gc_policy.stop()
