@@ -373,3 +373,39 @@ async def test_backoff_grows_on_flapping_and_resets_after_a_stable_connection(
             await link.stop()
     attempts = [e["attempt"] for e in logs if e["event"] == "ami.reconnect_scheduled"]
     assert attempts[:3] == expected
+
+
+async def test_events_missing_their_key_headers_are_ignored_with_one_warning(fake: FakeAmi) -> None:
+    """Interface/Uniqueid/Queue absent (seen in other projects' AMI dumps): no phantom keyed ''."""
+    port = await fake.start()
+    svc = AmiService(_config(port), InMemoryBus())
+    with capture_logs() as logs:
+        await svc.start()
+        try:
+            await svc.wait_ready()
+            before = (set(svc.state.agents.agents), set(svc.state.calls.calls), set(svc.state.queues.queues))
+            w = fake.writers[0]
+            w.write(b"Event: QueueMemberStatus\r\nPrivilege: agent,all\r\nQueue: mobile\r\nMemberName: Ghost\r\n"
+                    b"Status: 1\r\nPaused: 0\r\n\r\n"
+                    b"Event: QueueCallerJoin\r\nPrivilege: agent,all\r\nChannel: Local/x;2\r\nUniqueid: 7.7\r\n"
+                    b"Position: 1\r\nCount: 1\r\n\r\n"
+                    b"Event: QueueCallerJoin\r\nPrivilege: agent,all\r\nChannel: Local/y;2\r\nUniqueid: 7.8\r\n"
+                    b"Position: 2\r\nCount: 2\r\n\r\n"
+                    b"Event: AgentCalled\r\nPrivilege: agent,all\r\nQueue: mobile\r\nInterface: Local/1001@agents/n\r\n"
+                    b"MemberName: Li Na\r\n\r\n"
+                    b"Event: QueueCallerJoin\r\nPrivilege: agent,all\r\nChannel: Local/z;2\r\nUniqueid: 8.8\r\n"
+                    b"Queue: mobile\r\nPosition: 1\r\nCount: 1\r\n\r\n")  # a whole one, last
+            await w.drain()
+            for _ in range(1000):
+                if svc.state.calls.get("8.8") is not None:
+                    break
+                await asyncio.sleep(0.005)
+            after = (set(svc.state.agents.agents), set(svc.state.calls.calls) - {("pbx1", "8.8")},
+                     set(svc.state.queues.queues))
+        finally:
+            await svc.stop()
+    assert after == before and "" not in after[0] | {k[1] for k in after[1]} | after[2]
+    warned = [(e["ami_event"], e["missing"]) for e in logs if e["event"] == "ami.event_incomplete"]
+    assert warned == [("QueueMemberStatus", ["Interface"]), ("QueueCallerJoin", ["Queue"]),
+                      ("AgentCalled", ["Uniqueid"])]
+    assert svc.incomplete_events == 4

@@ -2,7 +2,8 @@
 
 :func:`normalize` turns an :class:`~cti.ami.protocol.AmiMessage` into one of these, or
 ``None`` for anything cti does not use (and for every ``dialplan``-class event, whose
-fields can be forged by a caller). Field names follow the captures, not the docs:
+fields can be forged by a caller, and for an event that lacks a header it is keyed by:
+``Uniqueid``, ``Queue``, ``Interface``; see :func:`missing_fields`). Field names follow the captures, not the docs:
 
 * the ``QueueMember`` list item of ``QueueStatus`` says ``Name``/``Location``; the
   ``QueueMember*`` events say ``MemberName``/``Interface``: both become
@@ -400,6 +401,29 @@ _BUILDERS: dict[str, Callable[[dict[str, str], str], object]] = {
 #: Names of the events cti uses (everything else is ignored without parsing its headers).
 USED_EVENTS = frozenset(_BUILDERS)
 
+_CALLER = ("Uniqueid", "Queue")
+_AGENT = ("Uniqueid", "Queue", "Interface")
+_MEMBER = ("Queue", "Interface")
+#: Headers without which an event would key a phantom call, agent or queue by ``""``.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "Newchannel": ("Uniqueid",), "Hangup": ("Uniqueid",), "CoreShowChannel": ("Uniqueid",),
+    "QueueCallerJoin": _CALLER, "QueueCallerLeave": _CALLER, "QueueCallerAbandon": _CALLER,
+    "QueueEntry": _CALLER,
+    "AgentCalled": _AGENT, "AgentRingNoAnswer": _AGENT, "AgentConnect": _AGENT, "AgentComplete": _AGENT,
+    "QueueMemberStatus": _MEMBER, "QueueMemberAdded": _MEMBER, "QueueMemberRemoved": _MEMBER,
+    "QueueMemberPause": _MEMBER, "QueueMemberPaused": _MEMBER, "QueueMemberPenalty": _MEMBER,
+    "QueueMember": ("Queue", "Location"), "QueueParams": ("Queue",),
+}
+
+
+def missing_fields(msg: AmiMessage) -> tuple[str, ...]:
+    """The required headers ``msg`` lacks (or has empty): such an event is ignored by :func:`normalize`."""
+    need = REQUIRED.get(msg.name)
+    if not need or msg.kind != "event":
+        return ()
+    f = msg.fields
+    return tuple(k for k in need if not f.get(k))
+
 
 def normalize(msg: AmiMessage, server: str = "default") -> AmiEvent | None:
     """The typed event for ``msg``, or ``None`` when cti does not use it."""
@@ -411,4 +435,9 @@ def normalize(msg: AmiMessage, server: str = "default") -> AmiEvent | None:
     f = msg.fields
     if f.get("Privilege", "").startswith("dialplan"):
         return None
+    need = REQUIRED.get(msg.name)
+    if need is not None:
+        for k in need:
+            if not f.get(k):
+                return None  # see missing_fields
     return build(f, server)  # type: ignore[return-value]

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import structlog
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from cti.ami.events import normalize
+from cti.ami.events import USED_EVENTS, missing_fields, normalize
 from cti.ami.link import AmiActionError, AmiLink
 from cti.ami.protocol import AmiMessage
 from cti.bus import EventBus
@@ -53,6 +53,9 @@ class AmiService:
                             clock=clock, **kw)
         self._tasks: list[asyncio.Task[Any]] = []
         self.handler_errors = 0
+        #: events ignored because a key header (Uniqueid, Queue, Interface) was missing
+        self.incomplete_events = 0
+        self._incomplete_warned: set[str] = set()
 
     # -- public --------------------------------------------------------------------
     @property
@@ -149,6 +152,8 @@ class AmiService:
     def _on_event(self, msg: AmiMessage, now: float) -> None:
         e = normalize(msg, self.server)
         if e is None:
+            if msg.name in USED_EVENTS:
+                self._note_incomplete(msg)
             return
         if msg.name == "OriginateResponse":
             self.bus.publish("call.originate_result", {"server": self.server, "action_id": e.action_id,  # type: ignore[union-attr]
@@ -164,8 +169,29 @@ class AmiService:
         self._emit(changes, now)
 
     def _on_resync(self, msgs: list[AmiMessage], now: float) -> None:
-        items = [e for e in (normalize(m, self.server) for m in msgs) if e is not None]
+        items = []
+        for m in msgs:
+            e = normalize(m, self.server)
+            if e is not None:
+                items.append(e)
+            elif m.name in USED_EVENTS:
+                self._note_incomplete(m)
         self._emit(self._state.resync(items, now), now)
+
+    def _note_incomplete(self, msg: AmiMessage) -> None:
+        """Count an event ignored for a missing key header; warn once per event name."""
+        missing = missing_fields(msg)
+        if not missing:
+            return  # ignored for another reason (dialplan class)
+        self.incomplete_events += 1
+        if msg.name in self._incomplete_warned:
+            return
+        self._incomplete_warned.add(msg.name)
+        log.warning("ami.event_incomplete", ami_event=msg.name, missing=list(missing), server=self.server,
+                    uniqueid=msg.get("Uniqueid") or None, queue=msg.get("Queue") or None,
+                    interface=msg.get("Interface") or msg.get("Location") or None,
+                    hint="ignored (it would create a call, agent or queue named ''); "
+                         "later ones of this event are only counted")
 
     def _on_link(self, state: str, info: dict[str, Any]) -> None:
         self.bus.publish("ami.link", {"server": self.server, "state": state, "at": self.clock(), **info})
