@@ -19,6 +19,8 @@ async def test_wrap_up_saves_disposition_and_notes_into_the_call_record(web: Web
     ws = await web.ws(token)
     web.ring("PJSIP/1001", "w.1", web.customer_id)
     await next_of(ws, "screen_pop")
+    web.follow("call.answered", "PJSIP/1001", "w.1")
+    await next_of(ws, "call_update")
     notes = "客户要求换货\n下周二上门 <b>&'\"\x00"
     async with web.http.post(web.base + "/api/calls/wrapup", headers=web.auth(token),
                              json={"uniqueid": "w.1", "disposition": "follow_up", "notes": notes}) as r:
@@ -53,6 +55,56 @@ async def test_an_agent_cannot_wrap_up_someone_elses_call(web: Web):
                              json={"uniqueid": "w.2", "disposition": "resolved", "notes": "by supervisor"}) as r:
         assert r.status == 200
     await alice.close()
+
+
+async def _wrapup(web: Web, token: str, uniqueid: str, notes: str, **extra) -> tuple[int, dict]:
+    async with web.http.post(web.base + "/api/calls/wrapup", headers=web.auth(token),
+                             json={"uniqueid": uniqueid, "disposition": "follow_up", "notes": notes, **extra}) as r:
+        return r.status, await r.json()
+
+
+async def test_only_the_agent_who_answered_writes_the_wrap_up_and_a_second_save_is_an_edit(web: Web):
+    """Issue 17 item 7: the call rang at Alice's phone, Bob answered it. Alice's phone ringing does not
+    make it hers; Bob's second save is an edit kept with the first; a save based on an old version is refused."""
+    from cti.db.tables import call_wrapups
+
+    alice_token, bob_token = await web.login("alice"), await web.login("bob")
+    alice, bob = await web.ws(alice_token), await web.ws(bob_token)
+    web.ring("PJSIP/1001", "w.9", web.customer_id)
+    await next_of(alice, "screen_pop")
+    web.ring("PJSIP/1002", "w.9", web.customer_id)
+    await next_of(bob, "screen_pop")
+    web.follow("call.ring_stopped", "PJSIP/1001", "w.9", reason="answered_elsewhere")
+    web.follow("call.answered", "PJSIP/1002", "w.9")
+    await next_of(bob, "call_update")
+    status, body = await _wrapup(web, alice_token, "w.9", "alice overwrites")
+    assert status == 403 and "answered" in body["error"]
+    assert await _row(web, "w.9") is None
+    status, body = await _wrapup(web, bob_token, "w.9", "first notes")
+    assert (status, body["version"], body["edited"]) == (200, 1, False)
+    # the recorder writes the call with its answering agent: still Bob's only
+    from datetime import datetime, timezone
+    web.daemon.ami.recorder.submit({"server": "default", "uniqueid": "w.9", "started_at": datetime.now(timezone.utc),
+                                    "queue": "appliances", "outcome": "answered", "agent_interface": "PJSIP/1002",
+                                    "ended_at": datetime.now(timezone.utc), "customer_id": web.customer_id})
+    await web.daemon.ami.recorder.flush()
+    assert (await _wrapup(web, alice_token, "w.9", "alice again"))[0] == 403
+    status, body = await _wrapup(web, bob_token, "w.9", "second notes", base_version=1)
+    assert (status, body["version"], body["edited"]) == (200, 2, True)
+    status, body = await _wrapup(web, bob_token, "w.9", "stale tab", base_version=1)
+    assert status == 409
+    sup = await web.login("sue")
+    assert (await _wrapup(web, sup, "w.9", "supervisor's correction"))[1]["version"] == 3
+    row = await _row(web, "w.9")
+    assert row["notes"] == "supervisor's correction" and row["agent_interface"] == "PJSIP/1002"
+    async with web.daemon.engine.connect() as conn:
+        history = (await conn.execute(select(call_wrapups.c.version, call_wrapups.c.author, call_wrapups.c.notes)
+                                      .where(call_wrapups.c.call_id == row["id"])
+                                      .order_by(call_wrapups.c.version))).all()
+    assert [tuple(h) for h in history] == [(1, "bob", "first notes"), (2, "bob", "second notes"),
+                                           (3, "sue", "supervisor's correction")]
+    await alice.close()
+    await bob.close()
 
 
 @pytest.mark.parametrize("body", [{"uniqueid": "w.3", "disposition": "made-up"}, {"disposition": "resolved"},
@@ -100,6 +152,8 @@ async def test_history_is_searchable_and_agents_see_only_their_calls(web: Web):
     ws = await web.ws(alice)
     web.ring("PJSIP/1001", "h.1", web.customer_id)
     await next_of(ws, "screen_pop")
+    web.follow("call.answered", "PJSIP/1001", "h.1")
+    await next_of(ws, "call_update")
     async with web.http.post(web.base + "/api/calls/wrapup", headers=web.auth(alice),
                              json={"uniqueid": "h.1", "disposition": "sale", "notes": "买了电饭煲 rice cooker"}) as r:
         assert r.status == 200

@@ -115,6 +115,8 @@ async def test_a_wrap_up_or_a_new_complaint_drops_the_customers_cached_pops(web:
     ws = await web.ws(token)
     web.ring("PJSIP/1001", "wr.1", web.customer_id)
     await next_of(ws, "screen_pop")
+    web.follow("call.answered", "PJSIP/1001", "wr.1")
+    await next_of(ws, "call_update")
     web.follow("call.completed", "PJSIP/1001", "wr.1", reason="caller")
     await next_of(ws, "call_update")
     decide(web, "wr.2", web.customer_id)  # the same customer calls again on another line

@@ -116,6 +116,20 @@ CREATE TABLE calls (
 CREATE INDEX ix_calls_customer_started ON calls (customer_id, started_at);
 CREATE INDEX ix_calls_started_at ON calls (started_at);
 
+-- every save of a call's wrap-up, in order (calls.disposition/notes hold the latest): a second save
+-- is an edit, kept with who made it; only the agent who answered the call (or a supervisor) writes
+CREATE TABLE call_wrapups (
+    id INTEGER PRIMARY KEY,
+    call_id INTEGER NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    agent_id INTEGER REFERENCES agents (id) ON DELETE SET NULL,
+    author TEXT NOT NULL,
+    disposition TEXT NOT NULL,
+    notes TEXT NOT NULL,
+    saved_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    UNIQUE (call_id, version)
+);
+
 CREATE TABLE tickets (
     id INTEGER PRIMARY KEY,
     customer_id INTEGER NOT NULL REFERENCES customers (id) ON DELETE CASCADE,

@@ -173,6 +173,21 @@ calls = Table(
     Index("ix_calls_started_at", "started_at"),
 )
 
+#: Every save of a call's wrap-up (the ``calls`` row holds the latest); version 2+ are edits.
+call_wrapups = Table(
+    "call_wrapups",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("call_id", Id, ForeignKey("calls.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("agent_id", Id, ForeignKey("agents.id", ondelete="SET NULL")),
+    Column("author", Text, nullable=False),
+    Column("disposition", Text, nullable=False),
+    Column("notes", Text, nullable=False),
+    Column("saved_at", Ts, nullable=False),
+    UniqueConstraint("call_id", "version"),
+)
+
 TICKET_STATES = ("open", "answered", "resolved", "closed", "reopened")
 #: States in which a complaint still counts as open for routing and the screen-pop.
 OPEN_TICKET_STATES = ("open", "answered", "reopened")

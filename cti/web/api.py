@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import time
 import unicodedata
-from datetime import datetime, timezone
 from typing import Any
 
 import structlog
 from aiohttp import web
 from sqlalchemy import and_, false, func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cti.agents.accounts import Agent, list_agents
 from cti.ami.link import AmiActionError, AmiError
@@ -21,6 +18,7 @@ from cti.customers.repository import add_customer, get_customer, update_customer
 from cti.db.tables import calls, customers
 from cti.web.auth import SUPERVISORS, Gate, _error
 from cti.web.pops import calls_view, customer_view, complaints_view, _iso
+from cti.web.wrapup import WrapupRefused, save_wrapup
 
 log = structlog.get_logger(__name__)
 
@@ -149,24 +147,20 @@ class Api:
             conn = await session.connection()
             row = (await conn.execute(select(calls.c.agent_interface, calls.c.agent_id).where(
                 calls.c.server == server, calls.c.uniqueid == uniqueid))).first()
-            if agent.role == "agent":
-                mine = self.hub.was_popped(agent.interface, server, uniqueid) or (
-                    row is not None and (row.agent_id == agent.id or
-                                         (agent.interface and row.agent_interface == agent.interface)))
-                if not mine:
-                    raise _error(web.HTTPForbidden, "not your call")
-            ins = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(calls).values(
-                server=server, uniqueid=uniqueid, started_at=datetime.now(timezone.utc),
-                agent_id=agent.id if agent.role == "agent" else None,
-                agent_interface=agent.interface if agent.role == "agent" else None,
-                disposition=disposition, notes=notes)
-            await conn.execute(ins.on_conflict_do_update(
-                index_elements=[calls.c.server, calls.c.uniqueid],
-                set_={"disposition": ins.excluded.disposition, "notes": ins.excluded.notes}))
-        log.info("call.wrapped_up", uniqueid=uniqueid, agent=agent.username, disposition=disposition)
+            base = body.get("base_version")
+            try:
+                saved = await save_wrapup(
+                    conn, agent, server=server, uniqueid=uniqueid, disposition=disposition, notes=notes,
+                    answered_live=self.hub.answered_by(agent.interface, server, uniqueid),
+                    base_version=base if isinstance(base, int) and not isinstance(base, bool) else None)
+            except WrapupRefused as exc:
+                raise _error(web.HTTPForbidden if exc.status == 403 else web.HTTPConflict, str(exc)) from None
+        log.info("call.wrapped_up", uniqueid=uniqueid, agent=agent.username, disposition=disposition,
+                 version=saved.version)
         self.daemon.bus.publish("call.wrapped_up", {"server": server, "uniqueid": uniqueid, "agent": agent.username,
-                                                    "disposition": disposition, "at": time.time()})
-        return _json({"ok": True})
+                                                    "disposition": disposition, "version": saved.version,
+                                                    "at": time.time()})
+        return _json({"ok": True, "version": saved.version, "edited": saved.edited})
 
     # -- history -------------------------------------------------------------------------------
     async def history(self, request: web.Request) -> web.Response:

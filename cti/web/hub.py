@@ -92,6 +92,7 @@ class PopHub:
         self.current: dict[str, PopState] = {}     # interface -> pop of the call ringing/connected there
         self._call_ifaces: dict[CallKey, set[str]] = {}
         self._popped: dict[str, deque[CallKey]] = {}
+        self._answered: dict[str, deque[CallKey]] = {}  # interface -> calls it answered (newest last)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._sub: Any = None
@@ -163,6 +164,10 @@ class PopHub:
     def was_popped(self, interface: str | None, server: str, uniqueid: str) -> bool:
         return bool(interface) and (server, uniqueid) in self._popped.get(interface or "", ())
 
+    def answered_by(self, interface: str | None, server: str, uniqueid: str) -> bool:
+        """Whether ``interface`` answered the call (``call.answered``): a ring alone is not enough."""
+        return bool(interface) and (server, uniqueid) in self._answered.get(interface or "", ())
+
     # -- the bus loop ---------------------------------------------------------------------------
     async def _run(self) -> None:
         n = 0
@@ -184,6 +189,9 @@ class PopHub:
             if p.get("customer_id") and p.get("uniqueid"):
                 self.cache.prefetch((p.get("server") or "default", p["uniqueid"]), p["customer_id"])
         elif topic == "call.answered":
+            if p.get("interface") and p.get("uniqueid"):
+                answered = self._answered.setdefault(p["interface"], deque(maxlen=50))
+                answered.append((p.get("server") or "default", p["uniqueid"]))
             self._update(p.get("interface"), p, "connected", keep=True)
         elif topic == "call.ring_stopped":
             reason = p.get("reason") or "noanswer"
