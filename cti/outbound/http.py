@@ -54,8 +54,11 @@ from zoneinfo import ZoneInfo
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
+from sqlalchemy import false, or_, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from cti.customers.scope import OutOfScope, scope_of
+from cti.db.tables import calls, org_people, outbound_attempts
 from cti.outbound import repository as repo
 from cti.outbound.reports import contact_frequency, handover, handover_csv, add_handover_note
 from cti.outbound.rules import BusinessEvent
@@ -130,7 +133,7 @@ def _errors(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> 
             raise _error(web.HTTPConflict, str(exc), blocked=[b.public() for b in exc.decision.blocks]) from None
         except repo.NotFound as exc:
             raise _error(web.HTTPNotFound, str(exc)) from None
-        except repo.Forbidden as exc:
+        except (repo.Forbidden, OutOfScope) as exc:
             raise _error(web.HTTPForbidden, str(exc)) from None
         except repo.Conflict as exc:
             raise _error(web.HTTPConflict, str(exc)) from None
@@ -138,6 +141,41 @@ def _errors(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> 
             raise _error(web.HTTPBadRequest, str(exc)) from None
 
     return wrapped
+
+
+async def _may_record_dnc(conn: Any, account: Any, customer_id: int | None, e164: str | None) -> None:
+    """Do-not-call entries are the supervisors'; an agent records one only for the customer of a call
+    they handled (the caller asked on the phone). Dealer contacts never."""
+    if account.role in SUPERVISORS:
+        return
+    scope = await scope_of(conn, account)
+    if scope.is_dealer or account.role != "agent":
+        raise repo.Forbidden("do-not-call entries are recorded by supervisors and by the agent on the call")
+    if customer_id is None or e164 is not None:
+        raise repo.Forbidden("an agent records do-not-call for the customer of their call (a number: a supervisor)")
+    a = outbound_attempts
+    handled = (await conn.execute(select(calls.c.id).where(calls.c.customer_id == customer_id, or_(
+        calls.c.agent_id == account.id,
+        calls.c.agent_interface == account.interface if getattr(account, "interface", None) else false())).limit(1)
+    )).first() or (await conn.execute(select(a.c.id).where(a.c.customer_id == customer_id,
+                                                            a.c.agent_id == account.id).limit(1))).first()
+    if handled is None:
+        raise repo.Forbidden("you have not handled a call of this customer")
+
+
+async def _may_write_handover(conn: Any, account: Any, team: str, followup_id: int | None) -> None:
+    """A handover note is written by a member of the team (org-chart department) or a supervisor,
+    about a follow-up within the author's reach."""
+    if account.role not in SUPERVISORS:
+        if (await scope_of(conn, account)).is_dealer:
+            raise repo.Forbidden("dealer contacts do not write handover notes")
+        department = (await conn.execute(select(org_people.c.department)
+                                         .where(org_people.c.agent_id == account.id))).scalar()
+        if department != team:
+            raise repo.Forbidden(f"only members of team {team!r} or a supervisor write its handover notes")
+    if followup_id is not None:
+        row = await repo.get_followup(conn, followup_id)
+        await (await scope_of(conn, account)).check(conn, row.customer_id)
 
 
 def _credits_text(credits: list[dict[str, Any]]) -> str:
@@ -165,7 +203,7 @@ def routes(svc: OutboundService, require: Require, require_write: Require | None
         account = await write(request)
         b = await _body(request)
         async with sm() as session:
-            if await repo.visible_dealer(await session.connection(), account.id) is not None:
+            if (await scope_of(await session.connection(), account)).is_dealer:
                 raise repo.Forbidden("dealer contacts do not plan calls")
         res = await svc.create(_int(b.get("customer_id"), "customer_id", True), _str(b.get("reason"), "reason", True) or "",  # type: ignore[arg-type]
                                due_at=_time(b.get("due_at"), "due_at"), due_until=_time(b.get("due_until"), "due_until"),
@@ -204,9 +242,9 @@ def routes(svc: OutboundService, require: Require, require_write: Require | None
     async def _leads_for(account: Any, dealer_q: str | None) -> tuple[str | None, list[dict[str, Any]]]:
         async with sm() as session:
             conn = await session.connection()
-            own = await repo.visible_dealer(conn, account.id)
-            if own is not None:
-                dealer_q = own
+            scope = await scope_of(conn, account)
+            if scope.is_dealer:
+                dealer_q = scope.dealer
             elif account.role not in SUPERVISORS:
                 raise repo.Forbidden("leads are for dealers and supervisors")
             return dealer_q, await repo.list_leads(conn, dealer=dealer_q)
@@ -227,9 +265,12 @@ def routes(svc: OutboundService, require: Require, require_write: Require | None
             [lead] = await repo.list_leads(conn, lead_id=lead_id) or [None]
             if lead is None:
                 raise repo.NotFound(f"no lead {lead_id}")
-            own = await repo.visible_dealer(conn, account.id)
-            if (own is None and account.role not in SUPERVISORS) or (own is not None and own != lead["dealer"]):
+            scope = await scope_of(conn, account)
+            if not scope.is_dealer and account.role not in SUPERVISORS:
                 raise repo.Forbidden("only the lead's dealer or a supervisor may update it")
+            if scope.is_dealer and lead["dealer"] != scope.dealer:
+                raise repo.Forbidden("only the lead's dealer or a supervisor may update it")
+            await scope.check(conn, lead["customer_id"])
             await repo.update_lead(conn, lead_id, status=_str(b.get("status"), "status", True) or "",
                                    result=_str(b.get("result"), "result") or "", now=svc.now())
             [lead] = await repo.list_leads(conn, lead_id=lead_id)
@@ -251,8 +292,11 @@ def routes(svc: OutboundService, require: Require, require_write: Require | None
             e164 = normalize(e164).e164
             if e164 is None:
                 raise _error(web.HTTPBadRequest, "e164: not a phone number")
+        customer_id = _int(b.get("customer_id"), "customer_id")
         async with sm() as session, session.begin():
-            dnc_id = await repo.add_dnc(await session.connection(), customer_id=_int(b.get("customer_id"), "customer_id"),
+            conn = await session.connection()
+            await _may_record_dnc(conn, account, customer_id, e164)
+            dnc_id = await repo.add_dnc(conn, customer_id=customer_id,
                                         e164=e164, reason=_str(b.get("reason"), "reason") or "",
                                         recorded_by=account.username, recorded_by_id=account.id, now=svc.now())
         return _reply({"id": dnc_id}, 201)
@@ -261,10 +305,14 @@ def routes(svc: OutboundService, require: Require, require_write: Require | None
     async def handover_note(request: web.Request) -> web.Response:
         account = await write(request)
         b = await _body(request)
+        team = _str(b.get("team"), "team", True) or ""
+        followup_id = _int(b.get("followup_id"), "followup_id")
         async with sm() as session, session.begin():
-            note_id = await add_handover_note(await session.connection(), team=_str(b.get("team"), "team", True) or "",
-                                              author_id=account.id, body=_str(b.get("body"), "body", True) or "",
-                                              followup_id=_int(b.get("followup_id"), "followup_id"), now=svc.now())
+            conn = await session.connection()
+            await _may_write_handover(conn, account, team, followup_id)
+            note_id = await add_handover_note(conn, team=team, author_id=account.id,
+                                              body=_str(b.get("body"), "body", True) or "",
+                                              followup_id=followup_id, now=svc.now())
         return _reply({"id": note_id}, 201)
 
     @_errors

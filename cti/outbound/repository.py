@@ -160,9 +160,22 @@ async def visible_dealer(conn: AsyncConnection, agent_id: int) -> str | None:
                                .where(dealer_contacts.c.agent_id == agent_id))).scalar_one_or_none()
 
 
+def may_work(row: Any, agent_id: int, skills: Iterable[str]) -> bool:
+    """May this (staff) agent preview or dial the follow-up ``row``: its owner, or one of the
+    group it is for (its skill; an unowned follow-up without a skill is anyone's)."""
+    skills = set(skills)
+    if row.owner_id == agent_id:
+        return True
+    if row.skill is not None:
+        return row.skill in skills
+    return row.owner_id is None
+
+
 async def due_followups(conn: AsyncConnection, *, agent_id: int, skills: Iterable[str], now: datetime,
-                        dealer: str | None = None, limit: int = 20, include_future: bool = False) -> list[Any]:
-    """Open follow-ups the agent may work: theirs, or unowned in one of their skills (or none); due first."""
+                        scope: Any = None, limit: int = 20, include_future: bool = False) -> list[Any]:
+    """Open follow-ups in the agent's queue (theirs, or unowned in one of their skills or none), due
+    first; for a dealer contact's ``scope`` (:class:`cti.customers.scope.Scope`): every open
+    follow-up of its dealer's customers."""
     f = outbound_followups
     cond = [f.c.status == "open"]
     if not include_future:
@@ -170,8 +183,8 @@ async def due_followups(conn: AsyncConnection, *, agent_id: int, skills: Iterabl
     skills = list(skills)
     mine = or_(f.c.owner_id == agent_id,
                and_(f.c.owner_id.is_(None), or_(f.c.skill.is_(None), f.c.skill.in_(skills) if skills else False)))
-    q = select(f).join(customers, customers.c.id == f.c.customer_id).where(*cond)
-    q = q.where(customers.c.dealer == dealer) if dealer is not None else q.where(mine)
+    q = select(f).where(*cond)
+    q = q.where(scope.where(f.c.customer_id)) if scope is not None and scope.is_dealer else q.where(mine)
     return list((await conn.execute(q.order_by(f.c.due_at, f.c.id).limit(limit))).all())
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from cti.customers.scope import Scope, scope_of
 from cti.db.tables import agent_skills, customers, outbound_followups
 from cti.outbound import repository as repo
 from cti.outbound.attribution import CreditRules, credit_lead
@@ -104,13 +105,18 @@ class OutboundService:
         return out
 
     # -- the console ---------------------------------------------------------------------------
-    async def _check_visible(self, conn: Any, account: Any, customer_id: int) -> str | None:
-        dealer = await repo.visible_dealer(conn, account.id)
-        if dealer is not None:
-            cust_dealer = (await conn.execute(select(customers.c.dealer).where(customers.c.id == customer_id))).scalar()
-            if cust_dealer != dealer:
-                raise repo.Forbidden("this customer belongs to another dealer")
-        return dealer
+    async def _check_may_work(self, conn: Any, account: Any, row: Any) -> Scope:
+        """A follow-up is for its customer's scope (a dealer contact: its dealer's customers) and, among
+        staff, for its owner, the owner's group (the follow-up's skill) or a supervisor."""
+        scope = await scope_of(conn, account)
+        await scope.check(conn, row.customer_id)
+        if scope.is_dealer or account.role in SUPERVISORS:
+            return scope
+        skills = set((await conn.execute(select(agent_skills.c.queue)
+                                          .where(agent_skills.c.agent_id == account.id))).scalars())
+        if not repo.may_work(row, account.id, skills):
+            raise repo.Forbidden(f"follow-up {row.id} is another agent's (its owner, their group or a supervisor)")
+        return scope
 
     async def preview(self, account: Any, followup_id: int) -> dict[str, Any]:
         """What the agent sees before dialing: the follow-up, the customer, each phone with the policy's verdict."""
@@ -118,7 +124,7 @@ class OutboundService:
         async with self.sm() as session:
             conn = await session.connection()
             row = await repo.get_followup(conn, followup_id)
-            await self._check_visible(conn, account, row.customer_id)
+            await self._check_may_work(conn, account, row)
             reasons = (await repo.reasons_of(conn, [followup_id]))[followup_id]
             cust = (await conn.execute(select(customers).where(customers.c.id == row.customer_id))).one()
             phones = []
@@ -136,10 +142,10 @@ class OutboundService:
         now = self.now()
         async with self.sm() as session:
             conn = await session.connection()
-            dealer = await repo.visible_dealer(conn, account.id)
+            scope = await scope_of(conn, account)
             skills = (await conn.execute(select(agent_skills.c.queue).where(agent_skills.c.agent_id == account.id))).scalars()
-            rows = await repo.due_followups(conn, agent_id=account.id, skills=list(skills), now=now, dealer=dealer,
-                                            limit=limit, include_future=dealer is not None)
+            rows = await repo.due_followups(conn, agent_id=account.id, skills=list(skills), now=now, scope=scope,
+                                            limit=limit, include_future=scope.is_dealer)
         return [await self.preview(account, r.id) for r in rows]
 
     # -- dialing ---------------------------------------------------------------------------------
@@ -157,7 +163,7 @@ class OutboundService:
                 select(outbound_followups.c.id).where(outbound_followups.c.id == followup_id).with_for_update()
             )
             row = await repo.get_followup(conn, followup_id)
-            if await repo.visible_dealer(conn, account.id) is not None:
+            if (await self._check_may_work(conn, account, row)).is_dealer:
                 raise repo.Forbidden("dealer contacts do not dial from cti")
             if not getattr(account, "interface", None):
                 raise repo.OutboundError("your account has no phone interface")

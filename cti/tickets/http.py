@@ -15,9 +15,12 @@ POST     /api/tickets/{id}/resolve           {note?}
 POST     /api/tickets/{id}/close             {note?}
 POST     /api/tickets/{id}/reopen            {reason?} (any agent: the customer is unsatisfied)
 POST     /api/tickets/{id}/assign            {owner_id, note?}
-GET      /api/org                            -> {people: [person]}
+GET      /api/org                            -> {people: [person]}: agents and dealer contacts get
+                                             {agent_id, username, display_name, role, active, engineer};
+                                             supervisors and admins the chart and e-mails, and
+                                             ``webhook_set`` instead of the URL (write-only)
 PUT      /api/org/{agent_id}                 {manager_id?, department?, product_line?, engineer?, email?,
-                                             webhook_url?} (admin)
+                                             webhook_url?} (admin; no webhook_url key: kept)
 =======  ==================================  =============================================================
 
 A ticket: {id, customer_id, call_id, category, product_line, description, status, owner_id,
@@ -32,9 +35,10 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from cti.customers.scope import scope_of
 from cti.tickets.httpjson import Require, actor_of, body, domain_errors, error, opt_int, opt_str, reply
 from cti.tickets.org import load_chart, set_person
-from cti.tickets.service import TicketService
+from cti.tickets.service import SUPERVISOR_ROLES, TicketService
 from cti.tickets.sla import Clock, SlaPolicy, system_clock, utc
 from cti.tickets.states import STATES
 
@@ -74,8 +78,8 @@ def routes(sessionmaker: async_sessionmaker, require: Require, require_write: Re
 
     @domain_errors
     async def show(request: web.Request) -> web.Response:
-        await require(request)
-        return reply(await svc.get(int(request.match_info["id"])))
+        account = await require(request)
+        return reply(await svc.get(int(request.match_info["id"]), actor_of(account)))
 
     def transition(action: str, field: str) -> Any:
         @domain_errors
@@ -99,10 +103,13 @@ def routes(sessionmaker: async_sessionmaker, require: Require, require_write: Re
 
     @domain_errors
     async def org(request: web.Request) -> web.Response:
-        await require(request)
+        account = await require(request)
         async with sessionmaker() as session:
-            chart = await load_chart(await session.connection())
-        return reply({"people": [p.public() for p in sorted(chart.people.values(), key=lambda p: p.agent_id)]})
+            conn = await session.connection()
+            chart = await load_chart(conn)
+            staff = account.role in SUPERVISOR_ROLES and not (await scope_of(conn, account)).is_dealer
+        people = sorted(chart.people.values(), key=lambda p: p.agent_id)
+        return reply({"people": [p.managed() if staff else p.directory() for p in people]})
 
     @domain_errors
     async def set_org(request: web.Request) -> web.Response:
@@ -114,12 +121,15 @@ def routes(sessionmaker: async_sessionmaker, require: Require, require_write: Re
             raise error(web.HTTPBadRequest, "engineer: expected true or false")
         async with sessionmaker() as session, session.begin():
             conn = await session.connection()
+            # write-only: a body without "webhook_url" keeps the stored one (null or "" clears it)
+            webhook = (opt_str(b.get("webhook_url"), "webhook_url") if "webhook_url" in b
+                       else getattr((await load_chart(conn)).get(agent_id), "webhook_url", None))
             await set_person(conn, agent_id, now=utc(clock()), manager_id=opt_int(b.get("manager_id"), "manager_id"),
                              department=opt_str(b.get("department"), "department") or "",
                              product_line=opt_str(b.get("product_line"), "product_line"), engineer=engineer,
-                             email=opt_str(b.get("email"), "email"), webhook_url=opt_str(b.get("webhook_url"), "webhook_url"))
+                             email=opt_str(b.get("email"), "email"), webhook_url=webhook)
             person = (await load_chart(conn)).get(agent_id)
-        return reply(person.public() if person else {})
+        return reply(person.managed() if person else {})
 
     return [
         web.get("/api/tickets", list_tickets),

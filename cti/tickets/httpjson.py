@@ -9,6 +9,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from cti.customers.scope import OutOfScope
 from cti.kb.articles import ArticleError
 from cti.kb.questions import QuestionError, QuestionForbidden
 from cti.tickets.org import OrgError
@@ -73,7 +74,7 @@ def domain_errors(handler: Handler) -> Handler:
             return await handler(request)
         except TicketNotFound as exc:
             raise error(web.HTTPNotFound, str(exc)) from None
-        except (TicketForbidden, QuestionForbidden) as exc:
+        except (TicketForbidden, QuestionForbidden, OutOfScope) as exc:
             raise error(web.HTTPForbidden, str(exc)) from None
         except (IllegalTransition, TicketConflict) as exc:
             raise error(web.HTTPConflict, str(exc)) from None

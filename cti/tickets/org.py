@@ -34,7 +34,21 @@ class Person:
     email: str | None
     webhook_url: str | None
 
+    def directory(self) -> dict[str, Any]:
+        """What every account may see of a colleague: who they are and their role (owner choices, names)."""
+        return {"agent_id": self.agent_id, "username": self.username, "display_name": self.display_name or self.username,
+                "role": self.role, "active": self.active, "engineer": self.engineer}
+
+    def managed(self) -> dict[str, Any]:
+        """What supervisors and admins see: the chart's place and contact, never the webhook URL (it
+        carries the receiver's access token; write-only): only whether one is set."""
+        out = self.public()
+        del out["webhook_url"]
+        out["webhook_set"] = self.webhook_url is not None
+        return out
+
     def public(self) -> dict[str, Any]:
+        """Everything, secrets included: for the CLI on the server only."""
         return {"agent_id": self.agent_id, "username": self.username, "display_name": self.display_name or self.username,
                 "role": self.role, "active": self.active, "manager_id": self.manager_id, "department": self.department,
                 "product_line": self.product_line, "engineer": self.engineer, "email": self.email,

@@ -98,6 +98,16 @@ async def call_exists(conn: AsyncConnection, call_id: int) -> bool:
     return (await conn.execute(select(calls.c.id).where(calls.c.id == call_id))).first() is not None
 
 
+async def call_of(conn: AsyncConnection, call_id: int) -> Any:
+    """The call's ``customer_id`` and who handled it (``agent_id``, ``agent_interface``); None: no such call."""
+    return (await conn.execute(select(calls.c.customer_id, calls.c.agent_id, calls.c.agent_interface)
+                               .where(calls.c.id == call_id))).first()
+
+
+async def interface_of(conn: AsyncConnection, agent_id: int) -> str | None:
+    return (await conn.execute(select(agents.c.interface).where(agents.c.id == agent_id))).scalar()
+
+
 async def ticket_exists(conn: AsyncConnection, ticket_id: int) -> bool:
     return (await conn.execute(select(tickets.c.id).where(tickets.c.id == ticket_id))).first() is not None
 
@@ -140,9 +150,12 @@ async def history(conn: AsyncConnection, ticket_id: int) -> list[dict[str, Any]]
 async def list_tickets(conn: AsyncConnection, *, owner_ids: Iterable[int] | None = None,
                        statuses: Iterable[str] | None = None, overdue_at: datetime | None = None,
                        escalated: bool | None = None, customer_id: int | None = None,
-                       limit: int = 100, offset: int = 0) -> list[Any]:
-    """Tickets matching every given filter, most urgent (earliest deadline) first."""
+                       scope: Any = None, limit: int = 100, offset: int = 0) -> list[Any]:
+    """Tickets matching every given filter, most urgent (earliest deadline) first; ``scope``
+    (:class:`cti.customers.scope.Scope`) keeps a dealer contact to its dealer's customers."""
     q = select(tickets)
+    if scope is not None:
+        q = q.where(scope.where(tickets.c.customer_id))
     if owner_ids is not None:
         q = q.where(tickets.c.owner_id.in_(list(owner_ids)))
     if statuses is not None:

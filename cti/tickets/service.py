@@ -13,6 +13,7 @@ import structlog
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 
+from cti.customers.scope import scope_of
 from cti.db.tables import PRODUCT_LINES, tickets
 from cti.tickets import outbox, topics
 from cti.tickets.org import OrgChart, load_chart
@@ -24,13 +25,14 @@ from cti.tickets.repository import (
     TicketForbidden,
     add_history,
     agent_exists,
-    call_exists,
+    call_of,
     clean_category,
     clean_description,
     customer_exists,
     get_ticket,
     history,
     history_entry,
+    interface_of,
     iso,
     list_tickets,
     open_counts,
@@ -82,10 +84,38 @@ class TicketService:
         load = await open_counts(conn, front)
         return min(front, key=lambda a: (load.get(a, 0), a))
 
+    async def _check_call(self, conn: AsyncConnection, actor: Actor, call_id: int, customer_id: int,
+                          verified: bool) -> None:
+        """A ticket links a call of its own customer; an agent links only a call they handled."""
+        call = await call_of(conn, call_id)
+        if call is None:
+            raise TicketError(f"no call {call_id}")
+        if call.customer_id is not None and call.customer_id != customer_id:
+            raise TicketForbidden(f"call {call_id} is another customer's call")
+        if actor.role in SUPERVISOR_ROLES or verified:
+            return
+        iface = await interface_of(conn, actor.id) if actor.id is not None else None
+        if actor.id is None or not (call.agent_id == actor.id or (iface and call.agent_interface == iface)):
+            raise TicketForbidden(f"call {call_id} is not a call you handled")
+
+    @staticmethod
+    def _check_owner(actor: Actor, owner_id: int, chart: OrgChart) -> None:
+        """Agents hand a ticket only to an active front-line person of the org chart (what the console
+        offers); supervisors to anyone."""
+        if actor.role in SUPERVISOR_ROLES or owner_id == actor.id:
+            return
+        person = chart.get(owner_id)
+        if person is None or not person.active or person.engineer:
+            raise TicketForbidden(f"owner: agent {owner_id} does not take tickets (ask a supervisor)")
+
     async def create(self, actor: Actor, *, customer_id: int, description: str, category: str = "complaint",
                      product_line: str | None = None, call_id: int | None = None,
-                     owner_id: int | None = None) -> dict[str, Any]:
-        """Record a ticket for ``customer_id`` and send it to its responsible person."""
+                     owner_id: int | None = None, call_verified: bool = False) -> dict[str, Any]:
+        """Record a ticket for ``customer_id`` and send it to its responsible person.
+
+        ``call_verified``: the caller has checked that ``call_id`` is the actor's (the console's
+        from-call: the call was popped to them); otherwise an agent may link only a call they handled.
+        """
         category = clean_category(category)
         description = clean_description(description)
         if not description:
@@ -96,15 +126,18 @@ class TicketService:
         deadline = self.policy.deadline(category, now)
         async with self.sm() as session, session.begin():
             conn = await session.connection()
+            await (await scope_of(conn, actor)).check(conn, customer_id)
             if not await customer_exists(conn, customer_id):
                 raise TicketError(f"no customer {customer_id}")
-            if call_id is not None and not await call_exists(conn, call_id):
-                raise TicketError(f"no call {call_id}")
+            if call_id is not None:
+                await self._check_call(conn, actor, call_id, customer_id, call_verified)
             chart = await load_chart(conn)
             if owner_id is None:
                 owner_id = await self._pick_owner(conn, chart, product_line)
             elif not await agent_exists(conn, owner_id):
                 raise TicketError(f"owner: no agent {owner_id}")
+            else:
+                self._check_owner(actor, owner_id, chart)
             ticket_id = (await conn.execute(tickets.insert().values(
                 customer_id=customer_id, call_id=call_id, category=category, product_line=product_line,
                 description=description, status="open", owner_id=owner_id, sla_deadline=deadline,
@@ -134,6 +167,7 @@ class TicketService:
         async with self.sm() as session, session.begin():
             conn = await session.connection()
             row = await get_ticket(conn, ticket_id)
+            await (await scope_of(conn, actor)).check(conn, row.customer_id)
             new_status = next_status(row.status, action)
             chart = await load_chart(conn)
             if action != "reopen" and not may_manage(actor, row.owner_id, chart):
@@ -178,6 +212,7 @@ class TicketService:
         async with self.sm() as session, session.begin():
             conn = await session.connection()
             row = await get_ticket(conn, ticket_id)
+            await (await scope_of(conn, actor)).check(conn, row.customer_id)
             chart = await load_chart(conn)
             if not may_manage(actor, row.owner_id, chart):
                 raise TicketForbidden(f"only the owner, their managers or a supervisor may assign ticket {ticket_id}")
@@ -203,12 +238,13 @@ class TicketService:
         return ticket_dict(updated, now)
 
     # -- reads ------------------------------------------------------------------------------
-    async def get(self, ticket_id: int) -> dict[str, Any]:
-        """The ticket with its history, oldest entry first."""
+    async def get(self, ticket_id: int, actor: Actor | None = None) -> dict[str, Any]:
+        """The ticket with its history, oldest entry first (``actor``: whose customer scope applies)."""
         now = self.now()
         async with self.sm() as session:
             conn = await session.connection()
             row = await get_ticket(conn, ticket_id)
+            await (await scope_of(conn, actor)).check(conn, row.customer_id)
             out = ticket_dict(row, now)
             out["history"] = await history(conn, ticket_id)
         return out
@@ -221,6 +257,7 @@ class TicketService:
         now = self.now()
         async with self.sm() as session:
             conn = await session.connection()
+            scope = await scope_of(conn, actor)
             chart = await load_chart(conn)
             owners: set[int] | None = None
             mine = {actor.id} if actor.id is not None else set()
@@ -234,7 +271,7 @@ class TicketService:
                 conn, owner_ids=owners, statuses=statuses,
                 overdue_at=now if view == "overdue" else None,
                 escalated=True if view == "escalated" else None,
-                customer_id=customer_id, limit=limit, offset=offset)
+                customer_id=customer_id, scope=scope, limit=limit, offset=offset)
         if view == "escalated":
             rows = [r for r in rows if r.status not in ("resolved", "closed")]
         return [ticket_dict(r, now) for r in rows]

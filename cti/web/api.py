@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import time
 import unicodedata
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import structlog
 from aiohttp import web
@@ -15,6 +17,7 @@ from cti.agents.accounts import Agent, list_agents
 from cti.ami.link import AmiActionError, AmiError
 from cti.customers.records import InvalidRecord, customer_from_fields
 from cti.customers.repository import add_customer, get_customer, update_customer
+from cti.customers.scope import OutOfScope, scope_of
 from cti.db.tables import calls, customers
 from cti.web.auth import SUPERVISORS, Gate, _error
 from cti.web.pops import calls_view, customer_view, complaints_view, _iso
@@ -41,6 +44,18 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
+def _scoped(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:
+    """The customer scope's refusal (:class:`OutOfScope`) as a 403."""
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except OutOfScope as exc:
+            raise _error(web.HTTPForbidden, str(exc)) from None
+
+    return wrapped
+
+
 def clean_notes(text: Any) -> str:
     """Wrap-up notes: keep newlines and tabs, drop other control characters, bound the length."""
     s = str(text or "")
@@ -58,7 +73,7 @@ class Api:
         self.sessionmaker = daemon.sessionmaker
 
     def routes(self) -> list[web.RouteDef]:
-        return [
+        return [web.route(r.method, r.path, _scoped(r.handler), **r.kwargs) for r in [
             web.get("/api/me", self.me),
             web.post("/api/agent/state", self.set_state),
             web.get("/api/agents", self.agents),
@@ -67,7 +82,7 @@ class Api:
             web.get("/api/customers/{id:\\d+}", self.customer),
             web.post("/api/customers", self.create_customer),
             web.put("/api/customers/{id:\\d+}", self.edit_customer),
-        ]
+        ]]
 
     async def _writer(self, request: web.Request, *roles: str) -> Agent:
         """State-changing calls: a browser must come from an allowed origin (CSRF), then the token."""
@@ -145,8 +160,12 @@ class Api:
         notes = clean_notes(body.get("notes"))
         async with self.sessionmaker() as session, session.begin():
             conn = await session.connection()
-            row = (await conn.execute(select(calls.c.agent_interface, calls.c.agent_id).where(
+            row = (await conn.execute(select(calls.c.agent_interface, calls.c.agent_id, calls.c.customer_id).where(
                 calls.c.server == server, calls.c.uniqueid == uniqueid))).first()
+            scope = await scope_of(conn, agent)
+            if scope.is_dealer and (row is None or row.customer_id is None):
+                raise _error(web.HTTPForbidden, "not your call")
+            await scope.check(conn, row.customer_id if row is not None else None)
             base = body.get("base_version")
             try:
                 saved = await save_wrapup(
@@ -178,7 +197,9 @@ class Api:
                        customers.c.family_name, customers.c.given_name, customers.c.title,
                        customers.c.language, customers.c.vip)
                 .select_from(calls.outerjoin(customers, customers.c.id == calls.c.customer_id)))
-        conds = []
+        async with self.sessionmaker() as session:
+            scope = await scope_of(await session.connection(), agent)
+        conds = [scope.where(calls.c.customer_id)]
         if agent.role == "agent":
             conds.append(or_(calls.c.agent_id == agent.id,
                              calls.c.agent_interface == agent.interface if agent.interface else false()))
@@ -187,8 +208,7 @@ class Api:
             conds.append(or_(calls.c.caller_number.like(like, escape="\\"), calls.c.caller_e164.like(like, escape="\\"),
                              name.like(like, escape="\\"), calls.c.notes.like(like, escape="\\"),
                              calls.c.disposition.like(like, escape="\\"), calls.c.uniqueid == q))
-        if conds:
-            stmt = stmt.where(and_(*conds))
+        stmt = stmt.where(and_(*conds))
         stmt = stmt.order_by(calls.c.started_at.desc(), calls.c.id.desc()).limit(limit).offset(offset)
         async with self.sessionmaker() as session:
             rows = (await session.execute(stmt)).mappings().all()
@@ -207,9 +227,12 @@ class Api:
 
     # -- customers -------------------------------------------------------------------------------
     async def customer(self, request: web.Request) -> web.Response:
-        await self.gate.require(request)
+        agent = await self.gate.require(request)
         async with self.sessionmaker() as session:
-            c = await get_customer(await session.connection(), int(request.match_info["id"]))
+            conn = await session.connection()
+            customer_id = int(request.match_info["id"])
+            await (await scope_of(conn, agent)).check(conn, customer_id)
+            c = await get_customer(conn, customer_id)
         if c is None:
             raise _error(web.HTTPNotFound, "no such customer")
         return _json({"customer": customer_view(c), "open_complaints": complaints_view(c["open_tickets"], time.time()),
@@ -229,7 +252,10 @@ class Api:
         record = self._record(await _body(request))
         try:
             async with self.sessionmaker() as session, session.begin():
-                customer_id = await add_customer(await session.connection(), record)
+                conn = await session.connection()
+                scope = await scope_of(conn, agent)
+                record = dataclasses.replace(record, dealer=scope.check_dealer(None, record.dealer))
+                customer_id = await add_customer(conn, record)
         except InvalidRecord as exc:
             raise _error(web.HTTPConflict, str(exc)) from None
         self.daemon.greetings.request(customer_id, record.family_name, record.given_name, record.title, record.language)
@@ -242,7 +268,12 @@ class Api:
         record = self._record(await _body(request))
         try:
             async with self.sessionmaker() as session, session.begin():
-                change = await update_customer(await session.connection(), customer_id, record)
+                conn = await session.connection()
+                scope = await scope_of(conn, agent)
+                await scope.check(conn, customer_id)
+                current = (await conn.execute(select(customers.c.dealer).where(customers.c.id == customer_id))).scalar()
+                record = dataclasses.replace(record, dealer=scope.check_dealer(current, record.dealer))
+                change = await update_customer(conn, customer_id, record)
         except InvalidRecord as exc:
             status = web.HTTPNotFound if str(exc).startswith("no customer") else web.HTTPConflict
             raise _error(status, str(exc)) from None

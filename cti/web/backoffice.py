@@ -79,7 +79,8 @@ def add_backoffice_routes(app: web.Application, daemon: Any, gate: Gate, writer:
                                   description=opt_str(b.get("description"), "description") or "",
                                   category=opt_str(b.get("category"), "category") or "complaint",
                                   product_line=opt_str(b.get("product_line"), "product_line"),
-                                  call_id=call_id, owner_id=opt_int(b.get("owner_id"), "owner_id"))
+                                  call_id=call_id, owner_id=opt_int(b.get("owner_id"), "owner_id"),
+                                  call_verified=True)  # checked above: popped to this agent or theirs
         log.info("ticket.from_call", uniqueid=uniqueid, ticket_id=ticket["id"], agent=account.username)
         return reply(ticket, status=201)
 
