@@ -171,6 +171,27 @@ def test_cti_ami_user_has_least_privilege(manager: dict[str, list[Section]]) -> 
     assert user.get("secret"), "a placeholder secret is documented"
 
 
+def test_cti_ami_user_filters_out_newexten_and_varset_on_any_version(
+        manager: dict[str, list[Section]], captures: Path) -> None:
+    """Asterisk 12-15 put Newexten in the 'call' class: the user's eventfilter drops it (and VarSet).
+
+    Asterisk applies a legacy filter as a POSIX extended regex (no newline mode) to the whole
+    event text, which starts with its ``Event:`` line, exactly like the captured frames.
+    (tests/test_ami_eventfilter_real.py checks the same line in a real Asterisk.)"""
+    (user,) = manager["cti"]
+    [legacy] = user.values("eventfilter")
+    assert legacy.startswith("!"), "an exclude filter: every other event still reaches cti"
+    regex = re.compile(legacy[1:].replace("[[:space:]]", r"\s"), re.S)
+    frames = (captures / "ami-hostile-callerid.in.raw").read_bytes().decode("utf-8", "replace").split("\r\n\r\n")
+    events = [f for f in frames if f.startswith("Event: ") and "\r\nPrivilege: " in f]
+    dropped = {f.split("\r\n", 1)[0] for f in events if regex.search(f)}
+    assert dropped == {"Event: Newexten", "Event: VarSet"}
+    kept = [f for f in events if not regex.search(f)]
+    assert any(f.startswith("Event: QueueCallerJoin") for f in kept)
+    # a caller ID that reads like the filter hides nothing: the regex is anchored at the event's start
+    assert not regex.search("Event: QueueCallerJoin\r\nPrivilege: agent,all\r\nCallerIDName: x\r\nEvent: Newexten\r\n")
+
+
 def test_no_other_ami_users(manager: dict[str, list[Section]]) -> None:
     # cti-deploy: the deploy-only user of cti dialplan deploy (write = config); see cti/dialplan/reload.py
     assert set(manager) == {"general", "cti", "cti-deploy"}
