@@ -63,16 +63,25 @@ def test_role_escalation_in_claims_breaks_the_signature():
 def test_limiter_counts_per_user_and_address_and_forgets_after_the_window():
     lim = LoginLimiter(per_user=3, per_address=5, window_s=100)
     for i in range(3):
-        assert lim.retry_after("alice", "1.2.3.4", 10.0 + i) == 0
+        assert lim.begin("alice", "1.2.3.4", 10.0 + i) == 0           # counted when it starts
         lim.failed("alice", "1.2.3.4", 10.0 + i)
-    assert lim.retry_after("alice", "1.2.3.4", 20.0) == pytest.approx(90.0)
-    assert lim.retry_after("ALICE", "1.2.3.4", 20.0) > 0          # usernames compare case-insensitively
-    assert lim.retry_after("alice", "5.6.7.8", 20.0) == 0          # another address is not blocked
-    assert lim.retry_after("bob", "1.2.3.4", 20.0) == 0            # nor another user (under the address cap)
-    lim.failed("bob", "1.2.3.4", 21.0)
-    lim.failed("carol", "1.2.3.4", 22.0)
-    assert lim.retry_after("dave", "1.2.3.4", 23.0) > 0            # the address cap (5) is reached
-    assert lim.retry_after("alice", "1.2.3.4", 110.5) == 0         # the window has passed
+    assert lim.begin("alice", "1.2.3.4", 20.0) == pytest.approx(90.0)
+    assert lim.retry_after("ALICE", "1.2.3.4", 20.0) > 0            # usernames compare case-insensitively
+    assert lim.retry_after("alice", "5.6.7.8", 20.0) == 0           # another address is not blocked
+    for name in ("bob", "carol"):
+        assert lim.begin(name, "1.2.3.4", 21.0) == 0                # nor another user
+        lim.failed(name, "1.2.3.4", 21.0)
+    assert lim.address_failures("1.2.3.4", 23.0) == 5
+    assert lim.begin("dave", "1.2.3.4", 23.0) == 0                  # the address count never locks out (NAT)
+    assert lim.retry_after("alice", "1.2.3.4", 110.5) == 0          # the window has passed
+
+
+def test_limiter_counts_attempts_in_flight():
+    lim = LoginLimiter(per_user=5)
+    waits = [lim.begin("alice", "1.2.3.4", 10.0) for _ in range(60)]  # none has finished yet
+    assert waits.count(0) == 5
+    lim.succeeded("alice", "1.2.3.4")
+    assert lim.begin("alice", "1.2.3.4", 11.0) == 0
 
 
 # -- over HTTP -----------------------------------------------------------------------------------

@@ -59,20 +59,33 @@ async def test_redis_limiter_counts_per_user_and_address_across_instances(r: aio
     b = RedisLoginLimiter(r, prefix, per_user=3, per_address=5, window_s=100)  # "another node"
     try:
         for i in range(3):
-            assert await b.retry_after("alice", "1.2.3.4", 10.0 + i) == 0
+            assert await b.begin("alice", "1.2.3.4", 10.0 + i) == 0       # counted when it starts
             await a.failed("alice", "1.2.3.4", 10.0 + i)
-        assert await b.retry_after("alice", "1.2.3.4", 20.0) == pytest.approx(90.0)
+        assert await b.begin("alice", "1.2.3.4", 20.0) == pytest.approx(90.0)
         assert await b.retry_after("ALICE", "1.2.3.4", 20.0) > 0
         assert await b.retry_after("alice", "5.6.7.8", 20.0) == 0
-        assert await b.retry_after("bob", "1.2.3.4", 20.0) == 0
-        await b.failed("bob", "1.2.3.4", 21.0)
-        await a.failed("carol", "1.2.3.4", 22.0)
-        assert await a.retry_after("dave", "1.2.3.4", 23.0) > 0        # the address cap (5), counted on both
-        assert await b.retry_after("alice", "1.2.3.4", 110.5) == 0     # the window has passed
+        for name in ("bob", "carol"):
+            assert await b.begin(name, "1.2.3.4", 21.0) == 0
+            await b.failed(name, "1.2.3.4", 21.0)
+        assert await a.address_failures("1.2.3.4", 23.0) == 5            # counted on both nodes
+        assert await a.begin("dave", "1.2.3.4", 23.0) == 0               # ... but never a lockout (NAT)
+        assert await b.retry_after("alice", "1.2.3.4", 110.5) == 0       # the window has passed
+        assert await a.begin("erin", "9.9.9.9", 200.0) == 0
         await a.failed("erin", "9.9.9.9", 200.0)
-        await b.succeeded("erin", "9.9.9.9")                            # success clears the user key everywhere
+        await b.succeeded("erin", "9.9.9.9")                              # success clears the user key everywhere
         assert await r.zcard(f"{prefix}u:erin\0009.9.9.9") == 0
-        assert 0 < await r.pttl(f"{prefix}a:9.9.9.9") <= 101_000        # keys expire with the window
+        assert 0 < await r.pttl(f"{prefix}a:9.9.9.9") <= 101_000          # keys expire with the window
+    finally:
+        await cleanup(r, prefix)
+
+
+async def test_redis_limiter_admits_parallel_attempts_at_most_per_user_times(r: aioredis.Redis) -> None:
+    prefix = f"cti:test:{uuid.uuid4().hex[:6]}:login:"
+    nodes = [RedisLoginLimiter(r, prefix, per_user=5, window_s=100) for _ in range(3)]
+    try:
+        waits = await asyncio.gather(*(nodes[i % 3].begin("alice", "1.2.3.4", 10.0) for i in range(60)))
+        assert sum(1 for w in waits if w == 0) == 5
+        assert await r.zcard(f"{prefix}u:alice\0001.2.3.4") == 5        # the refused ones left no trace
     finally:
         await cleanup(r, prefix)
 

@@ -4,9 +4,9 @@
   secret and stores it with ``SET NX`` at ``<stream>:token_secret``; every node reads that value,
   so a token issued by one node is accepted by every other (and survives restarts while the key
   exists). A configured ``http.token_secret`` always wins (nothing is read from Redis).
-* **Login rate limits**: :class:`RedisLoginLimiter` counts failed logins per (username, address)
-  and per address in Redis sorted sets (sliding window, same rules as
-  :class:`~cti.web.ratelimit.LoginLimiter`), so failures on one node count on all. If Redis fails
+* **Login rate limits**: :class:`RedisLoginLimiter` counts login attempts per (username, address)
+  (from their start, atomically) and failures per address in Redis sorted sets (sliding window,
+  same rules as :class:`~cti.web.ratelimit.LoginLimiter`), so failures on one node count on all. If Redis fails
   during a login the node falls back to its own in-process counts (logged), it never locks
   everybody out nor lets everybody through unchecked.
 """
@@ -34,7 +34,11 @@ async def shared_token_secret(redis: object, key: str) -> bytes:
 
 
 class RedisLoginLimiter:
-    """The async counterpart of :class:`LoginLimiter` with its counts in Redis (shared by every node)."""
+    """The async counterpart of :class:`LoginLimiter` with its counts in Redis (shared by every node).
+
+    :meth:`begin` adds the attempt to its (username, address) sorted set and counts the set in one
+    MULTI transaction, so parallel attempts on any nodes are admitted at most ``per_user`` times.
+    """
 
     def __init__(self, redis: object, prefix: str, per_user: int = 5, per_address: int = 30,
                  window_s: float = 300.0) -> None:
@@ -45,37 +49,54 @@ class RedisLoginLimiter:
         self.window_s = window_s
         self.fallback = LoginLimiter(per_user, per_address, window_s)
 
-    def _keys(self, username: str, address: str) -> tuple[tuple[str, int], tuple[str, int]]:
-        return ((f"{self.prefix}u:{username.lower()}\0{address}", self.per_user),
-                (f"{self.prefix}a:{address}", self.per_address))
+    def _user_key(self, username: str, address: str) -> str:
+        return f"{self.prefix}u:{username.lower()}\0{address}"
+
+    def _address_key(self, address: str) -> str:
+        return f"{self.prefix}a:{address}"
 
     async def retry_after(self, username: str, address: str, now: float) -> float:
-        """0 when a login attempt may proceed, else the seconds to wait."""
+        """0 when the (username, address) key is not locked, else the seconds to wait. Counts nothing."""
+        key = self._user_key(username, address)
         try:
-            wait = 0.0
             async with self.redis.pipeline(transaction=False) as p:  # type: ignore[attr-defined]
-                for key, _ in self._keys(username, address):
-                    p.zremrangebyscore(key, "-inf", now - self.window_s)
-                    p.zcard(key)
-                    p.zrange(key, 0, 0, withscores=True)
-                res = await p.execute()
-            for i, (_, limit) in enumerate(self._keys(username, address)):
-                count, oldest = res[3 * i + 1], res[3 * i + 2]
-                if count >= limit and oldest:
-                    wait = max(wait, oldest[0][1] + self.window_s - now)
-            return wait
+                p.zremrangebyscore(key, "-inf", now - self.window_s)
+                p.zcard(key)
+                p.zrange(key, 0, 0, withscores=True)
+                _, count, oldest = await p.execute()
+            return oldest[0][1] + self.window_s - now if count >= self.per_user and oldest else 0.0
         except (RedisError, OSError) as exc:
             log.warning("auth.limiter_redis_error", error=str(exc), fallback="in-process")
             return self.fallback.retry_after(username, address, now)
 
-    async def failed(self, username: str, address: str, now: float) -> None:
-        self.fallback.failed(username, address, now)
+    async def begin(self, username: str, address: str, now: float) -> float:
+        """Admit an attempt and count it at once (0), or the seconds to wait when the key is locked."""
+        key, member = self._user_key(username, address), uuid.uuid4().hex
         try:
-            ttl_ms = int(self.window_s * 1000) + 1000
             async with self.redis.pipeline(transaction=True) as p:  # type: ignore[attr-defined]
-                for key, _ in self._keys(username, address):
-                    p.zadd(key, {uuid.uuid4().hex: now})
-                    p.pexpire(key, ttl_ms)
+                p.zremrangebyscore(key, "-inf", now - self.window_s)
+                p.zadd(key, {member: now})
+                p.zcard(key)
+                p.zrange(key, 0, 0, withscores=True)
+                p.pexpire(key, int(self.window_s * 1000) + 1000)
+                _, _, count, oldest, _ = await p.execute()
+            if count <= self.per_user:
+                return 0.0
+            await self.redis.zrem(key, member)  # type: ignore[attr-defined]
+            return max(0.001, oldest[0][1] + self.window_s - now) if oldest else 1.0
+        except (RedisError, OSError) as exc:
+            log.warning("auth.limiter_redis_error", error=str(exc), fallback="in-process")
+            return self.fallback.begin(username, address, now)
+
+    async def failed(self, username: str, address: str, now: float) -> None:
+        """The admitted attempt was wrong: it stays counted on its key; the address counts it too."""
+        self.fallback.begin(username, address, now)
+        self.fallback.failed(username, address, now)
+        key = self._address_key(address)
+        try:
+            async with self.redis.pipeline(transaction=True) as p:  # type: ignore[attr-defined]
+                p.zadd(key, {uuid.uuid4().hex: now})
+                p.pexpire(key, int(self.window_s * 1000) + 1000)
                 await p.execute()
         except (RedisError, OSError) as exc:
             log.warning("auth.limiter_redis_error", error=str(exc), fallback="in-process")
@@ -83,9 +104,20 @@ class RedisLoginLimiter:
     async def succeeded(self, username: str, address: str) -> None:
         self.fallback.succeeded(username, address)
         try:
-            await self.redis.delete(self._keys(username, address)[0][0])  # type: ignore[attr-defined]
+            await self.redis.delete(self._user_key(username, address))  # type: ignore[attr-defined]
         except (RedisError, OSError) as exc:
             log.warning("auth.limiter_redis_error", error=str(exc), fallback="in-process")
+
+    async def address_failures(self, address: str, now: float) -> int:
+        key = self._address_key(address)
+        try:
+            async with self.redis.pipeline(transaction=False) as p:  # type: ignore[attr-defined]
+                p.zremrangebyscore(key, "-inf", now - self.window_s)
+                p.zcard(key)
+                return int((await p.execute())[1])
+        except (RedisError, OSError) as exc:
+            log.warning("auth.limiter_redis_error", error=str(exc), fallback="in-process")
+            return self.fallback.address_failures(address, now)
 
 
 class ClusterSecurity:

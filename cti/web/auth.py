@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import structlog
@@ -13,6 +13,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from cti.agents.accounts import Agent, credentials, get_agent
 from cti.agents.passwords import verify_password_async
+from cti.netaddr import Network
+from cti.web.clientaddr import client_address
+from cti.web.loginguard import Busy, PasswordChecks
 from cti.web.ratelimit import LoginLimiter
 from cti.web.tokens import BadToken, Claims, TokenSigner
 
@@ -31,6 +34,10 @@ class Gate:
     sessionmaker: async_sessionmaker
     console_origins: tuple[str, ...]
     clock: Callable[[], float] = time.time
+    #: the turn of argon2 checks (http.login_hash_concurrency)
+    checks: PasswordChecks = field(default_factory=PasswordChecks)
+    #: reverse proxies whose X-Forwarded-For names the client (http.trusted_proxies)
+    trusted_proxies: tuple[Network, ...] = ()
 
     # -- tokens ---------------------------------------------------------------------------
     @staticmethod
@@ -91,9 +98,10 @@ class Gate:
             password = str(body["password"])
         except (ValueError, KeyError, TypeError):
             raise _error(web.HTTPBadRequest, "expected JSON {username, password}") from None
-        address = request.remote or "?"
+        address = client_address(request, self.trusted_proxies)
         now = self.clock()
-        wait = await _maybe(self.limiter.retry_after(username, address, now))
+        # counted before the password check: parallel attempts cannot all slip through
+        wait = await _maybe(self.limiter.begin(username, address, now))
         if wait > 0:
             log.warning("auth.login_throttled", username=username, address=address)
             raise _error(web.HTTPTooManyRequests, "too many failed logins, try again later",
@@ -101,7 +109,12 @@ class Gate:
         async with self.sessionmaker() as session:
             found = await credentials(await session.connection(), username)
         agent, pw_hash = found if found is not None else (None, None)
-        ok = await verify_password_async(pw_hash, password)
+        try:
+            ok = await self.checks.run(address, lambda: verify_password_async(pw_hash, password))
+        except Busy:  # no password was checked: nothing more to count
+            log.warning("auth.login_busy", address=address)
+            raise _error(web.HTTPTooManyRequests, "too many logins in progress from this address, retry",
+                         headers={"Retry-After": "1"}) from None
         if not ok or agent is None or not agent.active:
             await _maybe(self.limiter.failed(username, address, now))
             log.info("auth.login_failed", username=username, address=address)

@@ -1,8 +1,13 @@
 """Login throttling: failures counted per (username, client address) and per address. Pure (``now`` given).
 
-A key that reached its limit inside the window is refused until its oldest failure ages out;
-a successful login clears the (username, address) key. In memory: a restart forgets. Several cti
-nodes (bus on Redis) use cti.cluster.security.RedisLoginLimiter instead: counts shared by all nodes.
+An attempt is counted on its (username, address) key *when it starts* (:meth:`LoginLimiter.begin`),
+before the password check: parallel attempts cannot all pass the check-then-count gap. A key that
+holds ``per_user`` attempts inside the window is refused until its oldest ages out; a successful
+login clears it. The per-address count never refuses a login (one NAT or proxy can hide a whole
+floor: a correct password of a user who is not locked always gets in); it is reported
+(:meth:`address_failures`) and the password checks of one address run one at a time
+(:mod:`cti.web.loginguard`). In memory: a restart forgets. Several cti nodes (bus on Redis) use
+cti.cluster.security.RedisLoginLimiter instead: counts shared by all nodes.
 """
 
 from __future__ import annotations
@@ -30,21 +35,31 @@ class LoginLimiter:
             return None
         return q
 
+    def _add(self, key: tuple[str, str], now: float) -> None:
+        if key not in self._fails and len(self._fails) >= self.max_keys:  # a flood of random usernames
+            for old in list(self._fails)[: self.max_keys // 10]:
+                del self._fails[old]
+        self._fails.setdefault(key, deque()).append(now)
+
     def retry_after(self, username: str, address: str, now: float) -> float:
-        """0 when a login attempt may proceed, else the seconds to wait."""
-        wait = 0.0
-        for key, limit in (((username.lower(), address), self.per_user), (("", address), self.per_address)):
-            q = self._recent(key, now)
-            if q is not None and len(q) >= limit:
-                wait = max(wait, q[0] + self.window_s - now)
+        """0 when the (username, address) key is not locked, else the seconds to wait. Counts nothing."""
+        q = self._recent((username.lower(), address), now)
+        return q[0] + self.window_s - now if q is not None and len(q) >= self.per_user else 0.0
+
+    def begin(self, username: str, address: str, now: float) -> float:
+        """Admit an attempt and count it at once (0), or the seconds to wait when the key is locked."""
+        wait = self.retry_after(username, address, now)
+        if wait <= 0:
+            self._add((username.lower(), address), now)
         return wait
 
     def failed(self, username: str, address: str, now: float) -> None:
-        if len(self._fails) >= self.max_keys:  # a flood of random usernames: forget the oldest keys
-            for key in list(self._fails)[: self.max_keys // 10]:
-                del self._fails[key]
-        for key in ((username.lower(), address), ("", address)):
-            self._fails.setdefault(key, deque()).append(now)
+        """The admitted attempt was wrong: it stays counted on its key; the address counts it too."""
+        self._add(("", address), now)
 
     def succeeded(self, username: str, address: str) -> None:
         self._fails.pop((username.lower(), address), None)
+
+    def address_failures(self, address: str, now: float) -> int:
+        q = self._recent(("", address), now)
+        return len(q) if q is not None else 0

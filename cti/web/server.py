@@ -12,6 +12,7 @@ import structlog
 from aiohttp import web
 
 from cti.fdlimit import web_connection_budget
+from cti.netaddr import parse_networks
 from cti.outbound.http import add_routes as add_outbound_routes
 from cti.web.api import Api
 from cti.web.auth import Gate
@@ -20,6 +21,7 @@ from cti.web.crosssell import RuleError, load_rules
 from cti.web.gcpolicy import GcPolicy, tune_thresholds
 from cti.web.hub import PopHub
 from cti.web.outbound import forward_outbound
+from cti.web.loginguard import PasswordChecks
 from cti.web.ratelimit import LoginLimiter
 from cti.web.routing_admin import add_routing_routes
 from cti.web.tokens import TokenSigner
@@ -71,7 +73,8 @@ class WebServer:
 
             raise ConfigError(f"invalid value for http.crosssell_rules: {exc}") from None
         self.gate = Gate(TokenSigner(secret, cfg.token_ttl_s), LoginLimiter(), daemon.sessionmaker,
-                         tuple(cfg.console_origins))
+                         tuple(cfg.console_origins), checks=PasswordChecks(cfg.login_hash_concurrency),
+                         trusted_proxies=parse_networks(cfg.trusted_proxies))
         ami = daemon.ami
         self.hub = PopHub(daemon.bus, daemon.sessionmaker, rules=rules, live=lambda: ami.state,
                           timezone=daemon.settings.routing.timezone, max_queue=max_queue)
