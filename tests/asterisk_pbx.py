@@ -12,6 +12,8 @@ must (free ports, test-only contexts in separate included files), through ``edit
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import math
 import os
 import re
@@ -205,3 +207,74 @@ def running_pbx(prefix: str = "cti-ast-", *, edit: Callable[[Path], None] | None
         pbx.stop()
         out.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- a small AMI client
+
+
+class Ami:
+    """Just enough AMI for the tests: actions with ActionID, and a list of events."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, str]] = []
+        self._pending: dict[str, asyncio.Future] = {}
+        self._changed = asyncio.Event()
+        self._ids = itertools.count(1)
+
+    async def connect(self, port: int, username: str, secret: str) -> dict[str, str]:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
+        self.banner = (await self.reader.readline()).decode()
+        self._task = asyncio.create_task(self._read())
+        return await self.action("Login", Username=username, Secret=secret, Events="on")
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                frame = await self.reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            msg: dict[str, str] = {}
+            for line in frame.decode("utf-8", "replace").split("\r\n"):
+                key, sep, value = line.partition(": ")
+                if sep and key not in msg:
+                    msg[key] = value
+            if "Event" in msg:
+                self.events.append(msg)
+                self._changed.set()
+            elif msg.get("ActionID") in self._pending:
+                self._pending.pop(msg["ActionID"]).set_result(msg)
+
+    async def action(self, name: str, timeout: float = 10, **headers: str) -> dict[str, str]:
+        action_id = f"t{next(self._ids)}"
+        fut = asyncio.get_running_loop().create_future()
+        self._pending[action_id] = fut
+        lines = [f"Action: {name}", f"ActionID: {action_id}"] + [f"{k}: {v}" for k, v in headers.items()]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        await self.writer.drain()
+        return await asyncio.wait_for(fut, timeout)
+
+    async def wait_for(self, predicate: Callable[[dict[str, str]], bool], timeout: float = 15) -> dict[str, str]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        seen = 0
+        while True:
+            for event in self.events[seen:]:
+                if predicate(event):
+                    return event
+            seen = len(self.events)
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                names = [e.get("Event") for e in self.events[-30:]]
+                raise AssertionError(f"no matching AMI event within {timeout} s; last events: {names}")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+
+    async def close(self) -> None:
+        try:
+            await self.action("Logoff", timeout=3)
+        except (asyncio.TimeoutError, ConnectionError):
+            pass
+        self.writer.close()
+        self._task.cancel()
