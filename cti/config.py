@@ -41,6 +41,8 @@ class AmiConfig:
     reconnect_min: float = 0.5
     reconnect_max: float = 30.0
     server: str = "default"
+    #: Below Asterisk 16.0 (Newexten in the 'call' class): "warn" (log, go on) or "refuse" (do not connect).
+    min_version_policy: str = "warn"
     #: Several Asterisk servers: ``[[ami.endpoints]]`` tables {name, host, port, username, secret}
     #: (``CTI_AMI_ENDPOINTS`` as a JSON list). Empty: the single endpoint above. See :func:`ami_endpoints`.
     endpoints: tuple[dict[str, Any], ...] = ()
@@ -352,6 +354,9 @@ def validate(settings: Settings) -> None:
         raise ConfigError("invalid value for deploy.keep_versions: must be at least 1")
     if d.verify_timeout_s <= 0:
         raise ConfigError("invalid value for deploy.verify_timeout_s: must be positive")
+    if settings.ami.min_version_policy not in ("warn", "refuse"):
+        raise ConfigError(f"invalid value for ami.min_version_policy: {settings.ami.min_version_policy!r} "
+                          "(warn or refuse)")
     ami_endpoints(settings)  # raises ConfigError on a bad endpoint
     if not (settings.bus.url == "memory://" or settings.bus.url.startswith(("redis://", "rediss://", "unix://"))):
         raise ConfigError(f"invalid value for bus.url: {settings.bus.url!r} (memory:// or redis://HOST:PORT/DB)")

@@ -33,7 +33,9 @@ def serve(ctx: Context) -> None:
         finally:
             await daemon.stop()
 
+    from cti.ami.link import AmiAuthError, AmiVersionError
+
     try:
         asyncio.run(_main())
-    except OSError as exc:
+    except (OSError, AmiAuthError, AmiVersionError) as exc:  # a refused AMI login or PBX: one line, no traceback
         raise click.ClickException(str(exc)) from None

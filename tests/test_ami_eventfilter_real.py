@@ -4,7 +4,8 @@ On Asterisk 12.0-15.x ``Newexten`` is in the ``call`` class, which cti reads, so
 not the read classes, is what keeps raw dialplan data away from cti there. To see it work on
 Asterisk 22 the copy grants ``cti`` every class (``read = all``, as a 12-15 PBX effectively
 does for ``Newexten``) and keeps the shipped filter; a second PBX without the filter line shows
-the same call does produce ``Newexten``/``VarSet`` for that user.
+the same call does produce ``Newexten``/``VarSet`` for that user. And cti's version check reads
+22.10.1 from ``CoreSettings`` as the shipped user.
 """
 
 from __future__ import annotations
@@ -87,3 +88,31 @@ async def test_shipped_filter_keeps_newexten_and_varset_from_cti_even_with_every
         assert warnings == []
     else:  # the control: without the filter, the same call sends them to this user
         assert {"Newexten", "VarSet"} <= names, sorted(names)
+
+
+@pytest.fixture(scope="module")
+def shipped_pbx() -> Iterator[Pbx]:
+    with running_pbx("cti-ast-version-") as running:
+        yield running
+
+
+async def test_cti_reads_the_real_asterisk_version_with_the_shipped_user(shipped_pbx: Pbx) -> None:
+    """CoreSettings is allowed to the shipped cti user (write = reporting): 22.10.1 passes the check."""
+    from structlog.testing import capture_logs
+
+    from cti.ami import AmiService
+    from cti.bus import InMemoryBus
+    from cti.config import AmiConfig
+
+    cfg = AmiConfig(host="127.0.0.1", port=shipped_pbx.ami_port, username="cti", secret=ami_secret("cti"),
+                    min_version_policy="refuse", server="real")
+    svc = AmiService(cfg, InMemoryBus())
+    with capture_logs() as logs:
+        await svc.start()
+        try:
+            await svc.wait_ready()
+            version = svc.link.pbx_version
+        finally:
+            await svc.stop()
+    assert version is not None and (version.asterisk, version.ami, version.unsafe) == ("22.10.1", "11.0.0", False)
+    assert [e["event"] for e in logs if e["event"].startswith("ami.pbx_version")] == ["ami.pbx_version"]

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
-from cti.ami import AmiActionError, AmiAuthError, AmiDisconnectedError, AmiService
+from cti.ami import AmiActionError, AmiAuthError, AmiDisconnectedError, AmiService, AmiVersionError
 from cti.bus import InMemoryBus
 from cti.config import AmiConfig
 from cti.db.engine import sessionmaker
@@ -76,7 +76,7 @@ class FakeAmi:
         self.sessions.append(actions)
         self.writers.append(writer)
         plan = self.plan(idx)
-        writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+        writer.write(plan.get("banner", b"Asterisk Call Manager/11.0.0\r\n"))
         try:
             while True:
                 raw = await reader.readuntil(b"\r\n\r\n")
@@ -103,6 +103,15 @@ class FakeAmi:
                 w.close()
                 return
             w.write(head + b"Message: Authentication accepted\r\n\r\n" + self.lists.fully_booted)
+        elif name == "CoreSettings":
+            if plan.get("core_settings_error"):  # e.g. a user without the system/reporting write class
+                w.write(f"Response: Error\r\nActionID: {aid}\r\nMessage: Permission denied\r\n\r\n".encode())
+            else:  # as the real Asterisk 22.10.1 answers the shipped cti user
+                version = plan.get("asterisk_version", "22.10.1")
+                w.write(head + f"AMIversion: 11.0.0\r\nAsteriskVersion: {version}\r\nSystemName: \r\n"
+                        "CoreMaxCalls: 0\r\nCoreMaxLoadAvg: 0.000000\r\nCoreRunUser: \r\nCoreRunGroup: \r\n"
+                        "CoreMaxFilehandles: 0\r\nCoreRealTimeEnabled: No\r\nCoreCDRenabled: Yes\r\n"
+                        "CoreHTTPenabled: No\r\nSoundsSearchCustomDir: No\r\n\r\n".encode())
         elif name == "Ping":
             if not plan.get("mute_pings"):
                 w.write(head + b"Ping: Pong\r\nTimestamp: 1795372520.449278\r\n\r\n")
@@ -409,3 +418,64 @@ async def test_events_missing_their_key_headers_are_ignored_with_one_warning(fak
     assert warned == [("QueueMemberStatus", ["Interface"]), ("QueueCallerJoin", ["Queue"]),
                       ("AgentCalled", ["Uniqueid"])]
     assert svc.incomplete_events == 4
+
+
+def _version_logs(logs: list[dict[str, Any]]) -> list[tuple[str, str | None, str | None]]:
+    return [(e["event"], e.get("asterisk_version"), e.get("ami_version")) for e in logs
+            if e["event"].startswith("ami.pbx_version")]
+
+
+async def test_an_asterisk_older_than_16_is_a_warning_by_default(fake: FakeAmi) -> None:
+    """Asterisk 13 (AMI 2.10.6): Newexten is in the 'call' class cti reads."""
+    fake.plans = [{"banner": b"Asterisk Call Manager/2.10.6\r\n", "asterisk_version": "13.38.3"}]
+    port = await fake.start()
+    svc = AmiService(_config(port), InMemoryBus())
+    with capture_logs() as logs:
+        await svc.start()
+        try:
+            await svc.wait_ready()
+        finally:
+            await svc.stop()
+    assert _version_logs(logs) == [("ami.pbx_version_unsafe", "13.38.3", "2.10.6")]
+    assert [a["Action"] for a in fake.sessions[0]][:3] == ["Challenge", "Login", "CoreSettings"]
+
+
+async def test_refuse_policy_does_not_connect_to_an_asterisk_older_than_16(fake: FakeAmi) -> None:
+    fake.plans = [{"banner": b"Asterisk Call Manager/4.0.3\r\n", "asterisk_version": "15.7.4"}]
+    port = await fake.start()
+    svc = AmiService(_config(port, min_version_policy="refuse"), InMemoryBus())
+    with pytest.raises(AmiVersionError) as exc:
+        await svc.start()
+    assert "15.7.4" in str(exc.value) and "ami.min_version_policy" in str(exc.value)
+    assert not svc.connected
+    assert "QueueStatus" not in [a["Action"] for a in fake.sessions[0]]  # nothing consumed
+
+
+@pytest.mark.parametrize("banner, event", [
+    (b"Asterisk Call Manager/2.10.6\r\n", "ami.pbx_version_unsafe"),  # Asterisk 13
+    (b"Asterisk Call Manager/5.0.0\r\n", "ami.pbx_version"),  # Asterisk 16.x
+    (b"Asterisk Call Manager/11.0.0\r\n", "ami.pbx_version"),  # Asterisk 22
+])
+async def test_the_banner_tells_the_version_when_coresettings_is_refused(
+        fake: FakeAmi, banner: bytes, event: str) -> None:
+    fake.plans = [{"banner": banner, "core_settings_error": True}]
+    port = await fake.start()
+    svc = AmiService(_config(port), InMemoryBus())
+    with capture_logs() as logs:
+        await svc.start()
+        try:
+            await svc.wait_ready()
+        finally:
+            await svc.stop()
+    assert _version_logs(logs) == [(event, None, banner[22:-2].decode())]
+
+
+def test_asterisk_22_is_safe_and_older_than_16_is_not() -> None:
+    from cti.ami.version import PbxVersion, parse_version
+
+    assert [parse_version(t) for t in ("22.10.1", "certified/18.9-cert1", "16.0.0-rc1", "GIT-master-1a2b")] == \
+        [(22, 10, 1), (18, 9, 0), (16, 0, 0), None]
+    cases = {("22.10.1", "11.0.0"): False, ("16.0.0", "5.0.0"): False, ("15.7.4", "4.0.3"): True,
+             ("13.38.3", "2.10.6"): True, ("", "2.10.6"): True, ("", "5.0.0"): False, ("", "1.3"): True,
+             ("GIT-master-1a2b", ""): False, ("", ""): False}
+    assert {k: PbxVersion(*k).unsafe for k in cases} == cases

@@ -119,3 +119,17 @@ async def test_pbx_restart_eof_reconnects_and_resyncs(pbx: SimPbx) -> None:
         assert svc.connected and svc.link.connects == 2
     finally:
         await svc.stop()
+
+
+async def test_the_simulated_asterisk_22_passes_the_version_check(pbx: SimPbx) -> None:
+    from structlog.testing import capture_logs
+
+    svc = service(pbx, InMemoryBus())
+    with capture_logs() as logs:
+        await svc.start()
+        try:
+            await svc.wait_ready()
+        finally:
+            await svc.stop()
+    assert [(e["event"], e["asterisk_version"], e["ami_version"]) for e in logs
+            if e["event"].startswith("ami.pbx_version")] == [("ami.pbx_version", "22.10.1", "11.0.0")]

@@ -32,6 +32,7 @@ def test_toml_and_environment_override(tmp_path):
         ({"CTI_ROUTING_TIMEZONE": "Mars/Base"}, "routing.timezone"),
         ({"CTI_ROUTING_HOURS": '{"0": "20:00-08:00"}'}, "routing.hours"),
         ({"CTI_PHONE_DEFAULT_REGION": "XX"}, "phone.default_region"),
+        ({"CTI_AMI_MIN_VERSION_POLICY": "ignore"}, "ami.min_version_policy"),
     ],
 )
 def test_bad_values_name_the_key(env, key):
@@ -49,3 +50,12 @@ def test_unknown_key_and_section_are_errors(tmp_path):
         load_settings(f, env={})
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "missing.toml", env={})
+
+
+def test_min_version_policy_defaults_to_warn_and_is_inherited_by_every_endpoint():
+    from cti.config import ami_endpoints
+
+    assert load_settings(None, env={}).ami.min_version_policy == "warn"
+    s = load_settings(None, env={"CTI_AMI_MIN_VERSION_POLICY": "refuse",
+                                 "CTI_AMI_ENDPOINTS": '[{"name": "a"}, {"name": "b", "host": "10.0.0.2"}]'})
+    assert [e.min_version_policy for e in ami_endpoints(s)] == ["refuse", "refuse"]

@@ -339,3 +339,16 @@ async def test_events_mask_by_class(pbx: SimPbx) -> None:
     classes = {dict(f).get("Privilege") for f in c.frames() if "Event" in dict(f)}
     assert classes == {"agent,all"}
     await c.close()
+
+
+async def test_core_settings_answers_like_asterisk_22_10_1(pbx: SimPbx) -> None:
+    """Field order and values of the real Asterisk 22.10.1's answer to the shipped cti user."""
+    c = await connect(pbx)
+    await c.login()
+    frame = await c.response(c.send("CoreSettings"))
+    assert [k for k, _ in frame] == ["Response", "ActionID", "AMIversion", "AsteriskVersion", "SystemName",
+                                     "CoreMaxCalls", "CoreMaxLoadAvg", "CoreRunUser", "CoreRunGroup",
+                                     "CoreMaxFilehandles", "CoreRealTimeEnabled", "CoreCDRenabled",
+                                     "CoreHTTPenabled", "SoundsSearchCustomDir"]
+    assert (dict(frame)["AMIversion"], dict(frame)["AsteriskVersion"]) == ("11.0.0", "22.10.1")
+    await c.close()

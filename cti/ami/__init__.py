@@ -16,11 +16,12 @@ from cti.ami.link import (
     AmiDisconnectedError,
     AmiError,
     AmiNotConnectedError,
+    AmiVersionError,
 )
 from cti.ami.protocol import AmiMessage, AmiParser
 from cti.ami.service import AmiService
 
 __all__ = [
     "AmiActionError", "AmiAuthError", "AmiDisconnectedError", "AmiError", "AmiMessage", "AmiNotConnectedError",
-    "AmiParser", "AmiService",
+    "AmiParser", "AmiService", "AmiVersionError",
 ]

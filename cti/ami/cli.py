@@ -39,12 +39,12 @@ async def _connect(ctx: Context):
 @pass_ctx
 def status(ctx: Context) -> None:
     """Connect, resync, print the live state as JSON, exit."""
-    from cti.ami.link import AmiAuthError
+    from cti.ami.link import AmiAuthError, AmiVersionError
 
     async def go() -> None:
         try:
             svc, _ = await _connect(ctx)
-        except AmiAuthError as exc:
+        except (AmiAuthError, AmiVersionError) as exc:
             raise click.ClickException(str(exc)) from None
         try:
             click.echo(json.dumps(svc.state.snapshot(time.time()), ensure_ascii=False, indent=2))
@@ -59,7 +59,7 @@ def status(ctx: Context) -> None:
 @pass_ctx
 def watch(ctx: Context, topics: tuple[str, ...]) -> None:
     """Print every bus message (call.*, agent.*, queue.*, ami.*) as a JSON line until Ctrl-C."""
-    from cti.ami.link import AmiAuthError
+    from cti.ami.link import AmiAuthError, AmiVersionError
 
     async def go() -> None:
         stop = asyncio.Event()
@@ -68,7 +68,7 @@ def watch(ctx: Context, topics: tuple[str, ...]) -> None:
             loop.add_signal_handler(sig, stop.set)
         try:
             svc, bus = await _connect(ctx)
-        except AmiAuthError as exc:
+        except (AmiAuthError, AmiVersionError) as exc:
             raise click.ClickException(str(exc)) from None
         sub = bus.subscribe(*topics, maxsize=10_000)
 

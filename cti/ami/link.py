@@ -22,6 +22,10 @@ handler error is logged with the event and never kills the reader.
   **never re-sent** (an ``Originate`` must not dial a customer twice); actions while
   down fail at once with :class:`AmiNotConnectedError`.
 * ActionIDs carry a per-process random token, so a forged frame cannot answer them.
+* The PBX's version is read at login (``CoreSettings``, else the banner's AMI version):
+  below Asterisk 16.0 ``Newexten`` is in the ``call`` class (see :mod:`cti.ami.version`),
+  so cti warns, or refuses to connect with ``ami.min_version_policy = "refuse"``
+  (:class:`AmiVersionError`, at start-up like a refused login).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from typing import Any, Callable
 import structlog
 
 from cti.ami.protocol import AmiMessage, AmiParser, encode_action
+from cti.ami.version import SAFE_SINCE, PbxVersion, banner_ami_version
 from cti.config import AmiConfig
 
 log = structlog.get_logger(__name__)
@@ -49,6 +54,8 @@ STABLE_AFTER_S = 60.0
 #: Time allowed for connect + banner + login, and for each resync list.
 CONNECT_TIMEOUT_S = 10.0
 RESYNC_TIMEOUT_S = 30.0
+#: Time allowed for the CoreSettings answer (the banner decides without it).
+VERSION_TIMEOUT_S = 5.0
 #: Headers that never appear in logs.
 _SECRET_HEADERS = frozenset({"Secret", "Key"})
 
@@ -69,6 +76,18 @@ class AmiActionError(AmiError):
 
 class AmiAuthError(AmiActionError):
     """The PBX refused cti's login (wrong ``ami.username`` / ``ami.secret``)."""
+
+
+class AmiVersionError(AmiError):
+    """The PBX is older than Asterisk 16.0 and ``ami.min_version_policy`` is ``"refuse"``."""
+
+    def __init__(self, version: PbxVersion) -> None:
+        super().__init__(
+            f"Asterisk {version.asterisk or '(AMI ' + version.ami + ')'} is older than "
+            f"{'.'.join(map(str, SAFE_SINCE))}: its Newexten event is in the 'call' class cti reads, and its raw "
+            "AppData can forge AMI frames. Upgrade Asterisk, or make sure manager.conf's cti user has the "
+            "shipped eventfilter and set ami.min_version_policy = \"warn\" (CTI_AMI_MIN_VERSION_POLICY)")
+        self.version = version
 
 
 class AmiNotConnectedError(AmiError, ConnectionError):
@@ -252,6 +271,8 @@ class AmiLink:
         self.ready = asyncio.Event()
         self.connects = 0
         self.resyncs = 0
+        #: what the PBX said about its version at the last login
+        self.pbx_version: PbxVersion | None = None
         self.log = log.bind(ami_server=config.server, ami_host=config.host, ami_port=config.port)
 
     # -- public ---------------------------------------------------------------------
@@ -303,6 +324,12 @@ class AmiLink:
             up_since = None
             try:
                 session = await self._connect()
+            except AmiVersionError as exc:
+                if not first.done():
+                    first.set_exception(exc)
+                    return
+                self.log.error("ami.pbx_version_refused", asterisk_version=exc.version.asterisk or None,
+                               ami_version=exc.version.ami or None, policy="refuse")
             except AmiAuthError as exc:
                 if not first.done():
                     first.set_exception(AmiAuthError(
@@ -341,6 +368,7 @@ class AmiLink:
             banner = await session.wait_banner(CONNECT_TIMEOUT_S)
             self._buffer = []  # from login on, events wait for the resync snapshot
             await self._login(session)
+            self.pbx_version = await self._check_version(session, banner)
         except BaseException:
             session.close()
             reader_task.cancel()
@@ -364,12 +392,36 @@ class AmiLink:
         except AmiActionError as exc:
             raise AmiAuthError("Login", exc.message, exc.response) from None
 
+    async def _check_version(self, session: AmiSession, banner: str) -> PbxVersion:
+        """Read Asterisk's version; warn (or raise :class:`AmiVersionError`) below 16.0."""
+        asterisk = ""
+        fut = session.send("CoreSettings")
+        try:
+            asterisk = (await asyncio.wait_for(fut, VERSION_TIMEOUT_S)).get("AsteriskVersion")
+        except (AmiActionError, asyncio.TimeoutError):  # no 'system'/'reporting' write class, or no answer
+            for aid, pend in list(session.pending.items()):
+                if pend.future is fut:
+                    del session.pending[aid]
+        version = PbxVersion(asterisk, banner_ami_version(banner))
+        fields = {"asterisk_version": version.asterisk or None, "ami_version": version.ami or None}
+        if not version.unsafe:
+            self.log.info("ami.pbx_version", **fields)
+            return version
+        if self.config.min_version_policy == "refuse":
+            raise AmiVersionError(version)
+        self.log.warning("ami.pbx_version_unsafe", **fields, policy="warn",
+                         hint="below Asterisk 16.0 Newexten is in the 'call' class cti reads: raw caller data "
+                              "can forge AMI frames unless the cti user has the shipped eventfilter "
+                              "(asterisk-config/manager.conf); upgrade, or set ami.min_version_policy = \"refuse\"")
+        return version
+
     async def _serve(self, session: AmiSession) -> None:
         reader_task = session.reader_task
         assert reader_task is not None
         pinger = asyncio.create_task(self._ping_loop(session), name="ami-ping")
         resync = asyncio.create_task(self._resync(session), name="ami-resync")
-        self._on_link("connected", {"banner": session.banner})
+        v = self.pbx_version
+        self._on_link("connected", {"banner": session.banner, "asterisk_version": v.asterisk if v else None})
         try:
             await reader_task
         finally:

@@ -196,6 +196,14 @@ class PbxActions:
                               ("CoreCurrentCalls", len(self.pbx.calls)),
                               ("CoreProcessedCalls", self.pbx.processed_calls)))
 
+    async def core_settings(self, session: AmiSession, action: Action) -> None:
+        """As Asterisk 22.10.1 answers it (checked against the real one; cti reads AsteriskVersion)."""
+        session.send(response("Success", action,
+                              ("AMIversion", fmt.AMI_VERSION), ("AsteriskVersion", fmt.ASTERISK_VERSION), ("SystemName", ""),
+                              ("CoreMaxCalls", 0), ("CoreMaxLoadAvg", "0.000000"), ("CoreRunUser", ""),
+                              ("CoreRunGroup", ""), ("CoreMaxFilehandles", 0), ("CoreRealTimeEnabled", "No"),
+                              ("CoreCDRenabled", "Yes"), ("CoreHTTPenabled", "No"), ("SoundsSearchCustomDir", "No")))
+
     def _lookup(self, channel: str, variable: str) -> Optional[str]:
         ch = self.pbx.channels[channel]
         functions = {"CALLERID(num)": ch.caller_num, "CALLERID(name)": ch.caller_name,
@@ -354,6 +362,7 @@ def action_table(pbx: "SimPbx") -> dict[str, ActionSpec]:
         "QueuePenalty": ActionSpec(a.queue_penalty, "agent"),
         "CoreShowChannels": ActionSpec(a.core_show_channels, "system,reporting"),
         "CoreStatus": ActionSpec(a.core_status, "system,reporting"),
+        "CoreSettings": ActionSpec(a.core_settings, "system,reporting"),
         "Status": ActionSpec(a.status, "system,call,reporting"),
         "Getvar": ActionSpec(a.getvar, "call,reporting"),
         "Setvar": ActionSpec(a.setvar, "call"),
