@@ -29,6 +29,8 @@ class Agent:
     experienced: bool
     active: bool
     skills: dict[str, int] = field(default_factory=dict)
+    #: the session version: tokens carrying another one are refused (:func:`end_sessions`)
+    token_version: int = 0
 
     def public(self) -> dict[str, Any]:
         """What the console may see about this account (never the hash)."""
@@ -39,7 +41,7 @@ class Agent:
 
 def _agent(row: Any, skills: dict[str, int]) -> Agent:
     return Agent(row.id, row.username, row.display_name, row.role, row.interface, row.language,
-                 bool(row.experienced), bool(row.active), skills)
+                 bool(row.experienced), bool(row.active), skills, int(row.token_version or 0))
 
 
 async def _skills(conn: AsyncConnection, agent_id: int) -> dict[str, int]:
@@ -76,9 +78,27 @@ async def add_agent(conn: AsyncConnection, username: str, password_hash: str, *,
 
 
 async def set_password(conn: AsyncConnection, username: str, password_hash: str) -> None:
-    res = await conn.execute(update(agents).where(agents.c.username == username).values(password_hash=password_hash))
+    """New password; every session of the account ends (its token version moves on)."""
+    res = await conn.execute(update(agents).where(agents.c.username == username).values(
+        password_hash=password_hash, token_version=agents.c.token_version + 1))
     if res.rowcount == 0:
         raise AccountError(f"no account {username!r}")
+
+
+async def end_sessions(conn: AsyncConnection, agent_id: int) -> int | None:
+    """Revoke every token of the account (logout): its token version moves on. The new version, or
+    None when there is no such account."""
+    await conn.execute(update(agents).where(agents.c.id == agent_id).values(token_version=agents.c.token_version + 1))
+    return (await conn.execute(select(agents.c.token_version).where(agents.c.id == agent_id))).scalar()
+
+
+async def session_versions(conn: AsyncConnection, agent_ids: list[int]) -> dict[int, tuple[int, bool, str]]:
+    """(token version, active, role) of each account, for the websockets' periodic check."""
+    if not agent_ids:
+        return {}
+    rows = await conn.execute(select(agents.c.id, agents.c.token_version, agents.c.active, agents.c.role)
+                              .where(agents.c.id.in_(agent_ids)))
+    return {r.id: (int(r.token_version or 0), bool(r.active), r.role) for r in rows}
 
 
 async def set_skills(conn: AsyncConnection, agent_id: int, skills: dict[str, int]) -> None:

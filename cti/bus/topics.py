@@ -46,6 +46,8 @@ Published by other parts:
 
 ``call.wrapped_up``    {server, uniqueid, agent, disposition, at}: the agent saved the wrap-up (cti/web).
 ``routing.rules_changed`` {version}: an admin saved or re-activated routing rules; every node reloads them.
+``account.sessions_ended`` {agent_id, version}: a logout ended every session of the account; every node
+                       closes its websocket (cti/web/sessions.py).
 ``ticket.*``, ``kb.*``  see cti/tickets/topics.py; ``outbound.*`` see cti/outbound/service.py.
 """
 

@@ -74,7 +74,9 @@ CREATE TABLE agents (
     experienced BOOLEAN NOT NULL DEFAULT FALSE,
     language TEXT NOT NULL DEFAULT 'zh',
     active BOOLEAN NOT NULL DEFAULT TRUE,
-    created_at TIMESTAMP WITH TIME ZONE NOT NULL
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    -- carried in every session token; a logout or a new password increments it, ending every session
+    token_version INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE agent_skills (

@@ -130,6 +130,7 @@ agents = Table(
     Column("language", Text, nullable=False, server_default=text("'zh'")),
     Column("active", Boolean, nullable=False, server_default=true()),
     Column("created_at", Ts, nullable=False),
+    Column("token_version", Integer, nullable=False, server_default=text("0")),
     CheckConstraint("role IN ('agent', 'supervisor', 'admin')"),
 )
 

@@ -33,6 +33,8 @@ class Gate:
     limiter: LoginLimiter  # or cti.cluster.security.RedisLoginLimiter (async methods)
     sessionmaker: async_sessionmaker
     console_origins: tuple[str, ...]
+    #: cti.web.sessions.SessionWatch: a logout ends every session of the account (None: only the cookie)
+    sessions: Any = None
     clock: Callable[[], float] = time.time
     #: the turn of argon2 checks (http.login_hash_concurrency)
     checks: PasswordChecks = field(default_factory=PasswordChecks)
@@ -63,6 +65,8 @@ class Gate:
             raise _error(web.HTTPUnauthorized, "account disabled")
         if agent.role != claims.role:  # role changed since login: log in again
             raise _error(web.HTTPUnauthorized, "role changed, log in again")
+        if agent.token_version != claims.version:  # logged out, or a new password, since this token
+            raise _error(web.HTTPUnauthorized, "session ended, log in again")
         return agent, claims
 
     async def require(self, request: web.Request, *roles: str) -> Agent:
@@ -120,7 +124,7 @@ class Gate:
             log.info("auth.login_failed", username=username, address=address)
             raise _error(web.HTTPUnauthorized, "invalid username or password")
         await _maybe(self.limiter.succeeded(username, address))
-        token, claims = self.signer.issue(agent.id, agent.username, agent.role, now)
+        token, claims = self.signer.issue(agent.id, agent.username, agent.role, now, agent.token_version)
         log.info("auth.login", username=agent.username, role=agent.role)
         resp = web.json_response({"token": token, "expires_at": claims.expires_at, "agent": agent.public()})
         resp.set_cookie(COOKIE, token, max_age=self.signer.ttl_s, path="/", httponly=True, samesite="Strict",
@@ -128,6 +132,18 @@ class Gate:
         return resp
 
     async def logout(self, request: web.Request) -> web.Response:
+        """Clear the cookie; with a valid token, end every session of its account (all nodes, websockets)."""
+        token = self.token_of(request)
+        if token is not None and self.sessions is not None:
+            if not self.origin_allowed(request):
+                raise _error(web.HTTPForbidden, "origin not allowed")
+            try:
+                agent, _ = await self.agent_for_token(token)
+            except web.HTTPUnauthorized:
+                agent = None
+            if agent is not None:
+                await self.sessions.revoke(agent.id)
+                log.info("auth.logout", username=agent.username)
         resp = web.json_response({"ok": True})
         resp.del_cookie(COOKIE, path="/")
         return resp

@@ -24,6 +24,7 @@ from cti.web.outbound import forward_outbound
 from cti.web.loginguard import PasswordChecks
 from cti.web.ratelimit import LoginLimiter
 from cti.web.routing_admin import add_routing_routes
+from cti.web.sessions import SessionWatch
 from cti.web.tokens import TokenSigner
 from cti.web.transport import CappedSite, ConnectionCap
 from cti.web.wallboard import add_wallboard_routes
@@ -78,6 +79,10 @@ class WebServer:
         ami = daemon.ami
         self.hub = PopHub(daemon.bus, daemon.sessionmaker, rules=rules, live=lambda: ami.state,
                           timezone=daemon.settings.routing.timezone, max_queue=max_queue)
+        self.wallboard: Any = None  # set by _build_app
+        self.sessions = SessionWatch(daemon.bus, daemon.sessionmaker, lambda: [
+            *self.hub.by_agent_id.values(), *(self.wallboard.clients if self.wallboard is not None else ())])
+        self.gate.sessions = self.sessions  # logout ends the account's sessions everywhere
         self.api = Api(daemon, self.gate, self.hub)
         self.ws = WebsocketEndpoint(self.gate, self.hub)
         self.app = self._build_app()
@@ -96,7 +101,7 @@ class WebServer:
         app.router.add_get("/ws", self.ws.handle)
         app.router.add_get("/", self._index)
         app.router.add_static("/static/", STATIC, append_version=False)
-        add_wallboard_routes(app, self.daemon, self.gate, self.hub)  # /wallboard, /api/wallboard, /ws/wallboard, /metrics
+        self.wallboard = add_wallboard_routes(app, self.daemon, self.gate, self.hub)  # /wallboard, /api/wallboard, /ws/wallboard, /metrics
         # tickets, org chart, knowledge base (/api/tickets, /api/org, /api/kb) + their websocket notifications
         add_backoffice_routes(app, self.daemon, self.gate, self.api._writer, self.hub)
         # outbound follow-ups (/api/outbound/*, /outbound/console, /outbound/dealer) on the daemon's one service
@@ -123,6 +128,7 @@ class WebServer:
             self.gate.signer = TokenSigner(self.security.secret, cfg.token_ttl_s)
             self.gate.limiter = self.security.limiter
         await self.hub.start()
+        await self.sessions.start()
         # timeout_ceil_threshold above the websocket heartbeat: aiohttp rounds timers longer than the
         # threshold up to the next whole second, which makes every console connected within the same
         # second ping at the same instant: a burst of thousands of callbacks once per second that every
@@ -152,6 +158,7 @@ class WebServer:
         if self._gc_thresholds is not None:
             gc.set_threshold(*self._gc_thresholds)
             self._gc_thresholds = None
+        await self.sessions.stop()
         await self.hub.stop()
         if self._runner is not None:
             await self._runner.cleanup()

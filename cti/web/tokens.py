@@ -1,6 +1,8 @@
 """Signed, expiring session tokens: ``base64url(json claims) "." base64url(HMAC-SHA256)``. Pure.
 
-Claims: ``sub`` (agent id), ``usr``, ``role``, ``iat``, ``exp`` (epoch seconds). The secret is
+Claims: ``sub`` (agent id), ``usr``, ``role``, ``iat``, ``exp`` (epoch seconds), ``ver`` (the
+account's ``agents.token_version`` at login: a logout or new password increments it, which ends
+every older token; missing in tokens from before it existed, read as 0). The secret is
 ``http.token_secret``; when that is empty the web server draws a random one at start-up, so
 tokens do not survive a restart (agents log in again). Tokens travel in the ``Authorization:
 Bearer`` header, the HttpOnly ``cti_token`` cookie or the websocket's first message, never in a URL.
@@ -26,6 +28,7 @@ class Claims:
     role: str
     issued_at: float
     expires_at: float
+    version: int = 0
 
 
 def _b64(data: bytes) -> str:
@@ -48,10 +51,10 @@ class TokenSigner:
     def _mac(self, body: str) -> str:
         return _b64(hmac.new(self._key, body.encode("ascii"), hashlib.sha256).digest())
 
-    def issue(self, agent_id: int, username: str, role: str, now: float) -> tuple[str, Claims]:
-        claims = Claims(agent_id, username, role, float(int(now)), float(int(now) + self.ttl_s))
+    def issue(self, agent_id: int, username: str, role: str, now: float, version: int = 0) -> tuple[str, Claims]:
+        claims = Claims(agent_id, username, role, float(int(now)), float(int(now) + self.ttl_s), version)
         body = _b64(json.dumps({"sub": agent_id, "usr": username, "role": role, "iat": int(claims.issued_at),
-                                "exp": int(claims.expires_at)}, separators=(",", ":")).encode())
+                                "exp": int(claims.expires_at), "ver": version}, separators=(",", ":")).encode())
         return f"{body}.{self._mac(body)}", claims
 
     def verify(self, token: str, now: float) -> Claims:
@@ -68,7 +71,7 @@ class TokenSigner:
         try:
             data = json.loads(_unb64(body))
             claims = Claims(int(data["sub"]), str(data["usr"]), str(data["role"]), float(data["iat"]),
-                            float(data["exp"]))
+                            float(data["exp"]), int(data.get("ver", 0)))
         except (ValueError, KeyError, TypeError):
             raise BadToken("malformed claims") from None
         if now >= claims.expires_at:
