@@ -10,7 +10,9 @@ from typing import Any, Mapping
 
 import structlog
 
+from cti.agi.decisions import DecisionLedger
 from cti.agi.origin import AGI_PEER, AgiOrigins
+from cti.agi.peers import PeerFilter
 from cti.agi.server import AgiServer
 from cti.ami.service import AmiService
 from cti.bus import EventBus, create_bus
@@ -67,6 +69,8 @@ class Daemon:
         #: FastAGI peer address -> AMI server name (several Asterisks); built at start
         self.origins: AgiOrigins | None = None
         self.web: Any = None
+        #: first decision per uniqueid wins (cti/agi/decisions.py)
+        self.decisions = DecisionLedger()
         self._started: list[str] = []
 
     # -- decisions -------------------------------------------------------------------
@@ -76,11 +80,14 @@ class Daemon:
         return origins.server_for(AGI_PEER.get()) if origins is not None else self.ami.server
 
     def _publish_decision(self, d: Decision) -> None:
-        self.bus.publish("agi.decision", d.payload(self._server_of_call()))
+        server = self._server_of_call()
+        if self.decisions.admit(server, d.uniqueid, d.customer_id, d.action):
+            self.bus.publish("agi.decision", d.payload(server))
 
     def _on_agi_session(self, env: Any, variables: Mapping[str, str], elapsed: float, outcome: str) -> None:
         """Every FastAGI session: latency log; a fallback decision is published like any other."""
-        if outcome != "ok":
+        if outcome != "ok" and self.decisions.admit(self._server_of_call(), env.uniqueid, None,
+                                                    variables.get("CTI_ACTION")):
             self.bus.publish(
                 "agi.decision",
                 {
@@ -144,6 +151,7 @@ class Daemon:
                 read_timeout_s=s.agi.read_timeout_s,
                 max_env_bytes=s.agi.max_env_bytes,
                 on_decision=self._on_agi_session,
+                peer_allowed=(await PeerFilter.build(s.agi.allowed_peers, (e.host for e in endpoints))).allows,
             )
             await self.agi.start(s.agi.host, s.agi.port)
             self._started.append("agi")

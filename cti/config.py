@@ -63,8 +63,6 @@ class AgiConfig:
     allowed_peers: tuple[str, ...] = ()
     #: File descriptors kept free for FastAGI (and the database): the web side never uses them.
     reserved_fds: int = 256
-    #: Seconds a decision waits for its AMI channel; a decision no channel confirms is then dropped.
-    decision_ttl_s: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -384,7 +382,7 @@ def _validate_limits(settings: Settings) -> None:
         if value < low:
             raise ConfigError(f"invalid value for {key}: {value} (at least {low})")
     for key, value in (("http.header_timeout_s", h.header_timeout_s), ("http.body_timeout_s", h.body_timeout_s),
-                       ("http.ws_message_rate", h.ws_message_rate), ("agi.decision_ttl_s", a.decision_ttl_s)):
+                       ("http.ws_message_rate", h.ws_message_rate)):
         if not value > 0 or value != value or value == float("inf"):
             raise ConfigError(f"invalid value for {key}: {value} (must be a positive number)")
     for key, values in (("http.trusted_proxies", h.trusted_proxies), ("agi.allowed_peers", a.allowed_peers)):

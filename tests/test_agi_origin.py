@@ -84,9 +84,10 @@ async def test_the_daemon_labels_each_decision_with_its_asterisk(tmp_path) -> No
         daemon.origins = await AgiOrigins.resolve([("beijing", "127.0.0.2"), ("shanghai", "127.0.0.3")])
         d = Decision("1795372412.7", "13800138000", "+8613800138000", 1, "4008001234", "mobile", 0, "queue",
                      "product", "zh", None, 0.0)
-        for peer in ("127.0.0.3", "127.0.0.2", "203.0.113.9"):
+        for i, peer in enumerate(("127.0.0.3", "127.0.0.2", "203.0.113.9")):
             token = AGI_PEER.set(peer)
             try:
+                d.uniqueid = f"1795372412.{7 + i}"  # one call each: a second decision of a call is not published
                 daemon._publish_decision(d)
             finally:
                 AGI_PEER.reset(token)

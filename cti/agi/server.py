@@ -80,6 +80,7 @@ class AgiServer:
         max_env_bytes: int = DEFAULT_MAX_ENV_BYTES,
         on_decision: DecisionCallback | None = None,
         close_grace_s: float = 1.0,
+        peer_allowed: Callable[[str | None], bool] | None = None,
     ) -> None:
         if deadline_s <= 0 or read_timeout_s <= 0:
             raise ValueError("deadline_s and read_timeout_s must be positive")
@@ -90,6 +91,9 @@ class AgiServer:
         self.max_env_bytes = max_env_bytes
         self.on_decision = on_decision
         self.close_grace_s = close_grace_s
+        #: ``peer_allowed(address)``: False closes the connection at once (agi.allowed_peers)
+        self.peer_allowed = peer_allowed
+        self.refused = 0
         self._server: asyncio.AbstractServer | None = None
         self._sessions: set[_AgiSession] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -219,6 +223,15 @@ class _AgiSession(asyncio.Protocol):
     # -- transport callbacks ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        allowed = self.server.peer_allowed
+        if allowed is not None:
+            peer = transport.get_extra_info("peername")
+            if not allowed(peer[0] if peer else None):
+                self.server.refused += 1
+                self.phase = _DONE
+                self.closed = True
+                transport.abort()  # type: ignore[attr-defined]
+                return
         self.server._sessions.add(self)
         # One timer per call: armed at the earliest moment any phase can expire; when it fires
         # before the current phase's due time it re-arms itself (rare: slow peers only).

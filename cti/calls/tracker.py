@@ -21,6 +21,11 @@ Change = tuple[str, dict[str, Any]]
 
 #: Remember channel start times for at most this many live channels (a leak guard).
 MAX_CHANNELS = 100_000
+#: A call created by a FastAGI decision whose channel AMI has not shown (yet) is "unconfirmed": it is
+#: not recorded, and it is forgotten after this many seconds if no AMI event for it ever arrives
+#: (a forged FastAGI session, an Asterisk whose AMI cti does not follow). At most MAX_UNCONFIRMED.
+UNCONFIRMED_TTL_S = 120.0
+MAX_UNCONFIRMED = 20_000
 
 
 class CallTracker:
@@ -36,6 +41,9 @@ class CallTracker:
         self.ended_count = 0
         #: uniqueids of calls ended recently: a late decision must not resurrect them
         self._ended_recent: dict[str, float] = {}
+        #: calls known only from a FastAGI decision -> decided at (age order)
+        self._unconfirmed: dict[tuple[str, str], float] = {}
+        self.unconfirmed_expired = 0
 
     # -- queries -------------------------------------------------------------------
     def get(self, uniqueid: str, server: str | None = None) -> Call | None:
@@ -83,6 +91,8 @@ class CallTracker:
     ) -> list[Change]:
         """Attach the FastAGI routing decision (bus ``agi.decision``) to the call."""
         key = (server or self.server, uniqueid)
+        if self._unconfirmed:
+            self._expire_unconfirmed(at)
         call = self._find(*key)
         if call is None:
             if uniqueid in self._ended_recent:
@@ -91,17 +101,21 @@ class CallTracker:
             call = Call(key[0], uniqueid, started_at=chan[0] if chan else at)
             if chan:
                 call.linkedid, call.channel = chan[1], chan[2]
+            else:  # AMI has not shown this channel: no record until it does (see UNCONFIRMED_TTL_S)
+                self._unconfirmed[key] = at
             self._add(call)
         if caller_number:
             call.caller_number = caller_number
         call.caller_e164 = caller_e164 or call.caller_e164
-        call.customer_id = customer_id if customer_id is not None else call.customer_id
+        if call.customer_id is None:  # the caller a call was first decided for stays its caller
+            call.customer_id = customer_id
         call.priority = priority if priority is not None else call.priority
         call.route = route or call.route
         call.ivr_choice = ivr_choice or call.ivr_choice
         call.dialed = dialed or call.dialed
         call.lang = lang or call.lang
-        self._dirty[key] = call
+        if key not in self._unconfirmed:
+            self._dirty[key] = call
         return [("call.routed", {**self._ident(call), "queue": queue, "route": call.route, "at": at})]
 
     def apply(self, e: object, now: float) -> list[Change]:
@@ -109,11 +123,45 @@ class CallTracker:
         if t is ev.Newchannel:
             if len(self.channels) < MAX_CHANNELS:
                 self.channels[e.uniqueid] = (now, e.linkedid, e.channel)  # type: ignore[attr-defined]
+            if self._unconfirmed:
+                self._confirm((e.server, e.uniqueid))  # type: ignore[attr-defined]
             return []
         handler = _HANDLERS.get(t)
         if handler is None:
             return []
+        if self._unconfirmed:
+            uid = getattr(e, "uniqueid", None)
+            if uid:
+                self._confirm((getattr(e, "server", None) or self.server, uid))
         return handler(self, e, now)
+
+    def _confirm(self, key: tuple[str, str]) -> None:
+        """AMI shows the channel of a call known only from its decision: a real call, recorded from now on."""
+        if self._unconfirmed.pop(key, None) is None:
+            return
+        call = self.calls.get(key)
+        if call is None:
+            return
+        chan = self.channels.get(key[1])
+        if chan and not call.linkedid:
+            call.linkedid, call.channel = chan[1], chan[2]
+            self._by_linkedid[call.linkedid] = key
+        self._dirty[key] = call
+
+    def _expire_unconfirmed(self, now: float) -> None:
+        """Forget decided calls that no AMI event confirmed within UNCONFIRMED_TTL_S (oldest first)."""
+        pending = self._unconfirmed
+        limit = now - UNCONFIRMED_TTL_S
+        while pending:
+            key = next(iter(pending))
+            if pending[key] > limit and len(pending) < MAX_UNCONFIRMED:
+                return
+            del pending[key]
+            call = self.calls.get(key)
+            if call is not None and not call.legs and call.state in ("ivr", "new", ""):
+                del self.calls[key]
+                self._dirty.pop(key, None)
+            self.unconfirmed_expired += 1
 
     # -- handlers ------------------------------------------------------------------
     def _join(self, e: ev.QueueCallerJoin, now: float) -> list[Change]:
