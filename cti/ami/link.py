@@ -384,7 +384,14 @@ class AmiLink:
             ch = await asyncio.wait_for(session.send("Challenge", {"AuthType": "MD5"}), CONNECT_TIMEOUT_S)
             key = hashlib.md5((ch.get("Challenge") + self.config.secret).encode()).hexdigest()
             creds = {"AuthType": "MD5", "Username": user, "Key": key}
-        except AmiActionError:
+        except AmiActionError as exc:
+            # never the secret in clear by default: anyone on the path (or a fake PBX that refuses the
+            # challenge on purpose) would read it
+            if not self.config.allow_plaintext_login:
+                raise AmiAuthError("Challenge", f"{exc.message}: the PBX refused the MD5 challenge and cti "
+                                   "does not send ami.secret in clear unless ami.allow_plaintext_login = true",
+                                   exc.response) from None
+            self.log.warning("ami.plaintext_login", username=user, reason=exc.message)
             creds = {"Username": user, "Secret": self.config.secret}
         fut = session.send("Login", {**creds, "Events": EVENT_CLASSES})
         try:
