@@ -10,7 +10,7 @@ from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cti.customers.records import CustomerInput, InvalidRecord
-from cti.db.tables import OPEN_TICKET_STATES, calls, customer_phones, customers, products, tickets
+from cti.db.tables import OPEN_TICKET_STATES, agents, calls, customer_phones, customers, products, tickets
 
 
 class DuplicatePhone(InvalidRecord):
@@ -155,8 +155,10 @@ async def get_customer(conn: AsyncConnection, customer_id: int, recent_calls: in
     last_calls = (
         await conn.execute(
             select(
-                calls.c.started_at, calls.c.queue, calls.c.outcome, calls.c.disposition, calls.c.notes, calls.c.agent_id
+                calls.c.started_at, calls.c.queue, calls.c.outcome, calls.c.disposition, calls.c.notes, calls.c.agent_id,
+                calls.c.agent_interface, agents.c.display_name.label("agent_name"),
             )
+            .select_from(calls.outerjoin(agents, agents.c.id == calls.c.agent_id))
             .where(calls.c.customer_id == customer_id)
             .order_by(calls.c.started_at.desc())
             .limit(recent_calls)

@@ -34,7 +34,7 @@ import structlog
 from sqlalchemy import Text, and_, bindparam, cast, func, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 
-from cti.db.tables import OPEN_TICKET_STATES, calls, customer_phones, customers, products, tickets
+from cti.db.tables import OPEN_TICKET_STATES, agents, calls, customer_phones, customers, products, tickets
 from cti.web.crosssell import Rule, suggest
 from cti.web.pops import _iso, calls_view, complaints_view, customer_view
 
@@ -88,9 +88,11 @@ def _statement(dialect: str) -> Any:
               .order_by(c2.c.started_at.desc(), c2.c.id.desc())
               .limit(bindparam("n"))
               .correlate(customers))  # two levels down: without this it would be the newest calls of anyone
-    last = select(agg(obj("started_at", calls.c.started_at, "queue", calls.c.queue, "outcome", calls.c.outcome,
+    last = (select(agg(obj("started_at", calls.c.started_at, "queue", calls.c.queue, "outcome", calls.c.outcome,
                           "disposition", calls.c.disposition, "notes", calls.c.notes,
-                          "agent_id", calls.c.agent_id))).where(calls.c.id.in_(recent))
+                          "agent_id", calls.c.agent_id, "agent_name", agents.c.display_name,
+                          "agent_interface", calls.c.agent_interface)))
+            .select_from(calls.outerjoin(agents, agents.c.id == calls.c.agent_id)).where(calls.c.id.in_(recent)))
     stmt = select(customers.c.id, customers.c.family_name, customers.c.given_name, customers.c.title,
                   customers.c.language, customers.c.vip, customers.c.dealer, customers.c.email,
                   *(cast(q.scalar_subquery(), Text).label(name) for q, name in

@@ -65,7 +65,9 @@ def complaints_view(tickets: Iterable[Mapping[str, Any]], now: float) -> list[di
 
 
 def calls_view(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A customer's last calls: when, queue, outcome, who took it (name, else phone), wrap-up."""
     return [{"started_at": _iso(r.get("started_at")), "queue": r.get("queue"), "outcome": r.get("outcome"),
+             "agent": r.get("agent_name") or r.get("agent_interface"),
              "disposition": r.get("disposition"), "notes": r.get("notes")} for r in rows]
 
 

@@ -8,8 +8,14 @@
   let me = null;          // the account
   let ws = null;
   let wsRetry = 0;
-  let pop = null;         // the current/last screen_pop message
-  let wrapTarget = null;  // {server, uniqueid} the wrap-up form saves into
+  let pop = null;         // the screen_pop on screen (ringing, or the call the agent took)
+  const pops = new Map(); // uniqueid -> screen_pop of the calls rung here lately
+  const answered = [];    // pops of the calls the agent answered whose wrap-up is not done; [0] is in the form
+  let wrapTarget = null;  // {server, uniqueid, version} the wrap-up form saves into (answered[0]'s call)
+  let missed = [];        // [{pop, status, at}] calls that rang here and were taken elsewhere or hung up
+  let myState = null;     // the last agent_state of this agent
+  let clockSkew = 0;      // server clock - browser clock, seconds (from hello)
+  const FOLDED = ["missed", "answered_elsewhere", "caller_left"];
   let editingCustomer = null;
   const agentsLive = new Map();
 
@@ -33,6 +39,8 @@
     sel.replaceChildren(...DISPOSITIONS.map((d) => el("option", { value: d }, t("disp." + d))));
     if (cur) sel.value = cur;
     if (pop) renderPop();
+    if (myState) renderMyState(myState);
+    renderWrapTarget(); renderMissed();
     renderAgents();
     document.dispatchEvent(new CustomEvent("cti:lang", { detail: lang }));  // tickets.js, kb.js
   }
@@ -106,14 +114,11 @@
 
   function onMessage(m) {
     switch (m.type) {
-      case "hello": break;
-      case "screen_pop": pop = m; setWrapTarget(m.call); renderPop(); selectTab("pop-tab"); break;
-      case "call_update":
-        if (pop && pop.call.uniqueid === m.uniqueid) { pop.status = m.status; renderStatus(); }
-        if (["ended", "transferred"].includes(m.status)) loadHistory();
-        break;
+      case "hello": if (m.server_time) clockSkew = m.server_time - Date.now() / 1000; break;
+      case "screen_pop": onPop(m); break;
+      case "call_update": onCallUpdate(m); break;
       case "agent_state":
-        if (me && m.interface === me.interface) renderMyState(m);
+        if (me && m.interface === me.interface) { myState = m; renderMyState(m); foldStaleRing(m); }
         if (me && me.role !== "agent") { agentsLive.set(m.interface, m); renderAgents(); }
         break;
       case "agents": m.agents.forEach((a) => agentsLive.set(a.interface, a)); renderAgents(); break;
@@ -124,8 +129,14 @@
   /* ---------- state controls ---------- */
   function renderMyState(s) {
     const n = $("agent-state");
-    n.className = "pill state-" + s.state; n.textContent = t("state." + s.state) + (s.paused_reason ? " · " + s.paused_reason : "");
+    let text = t("state." + s.state) + (s.paused_reason ? " · " + s.paused_reason : "");
+    if (s.state === "wrap_up" && s.wrapup_until) {  // Asterisk's wrapuptime: the next call waits
+      const left = Math.max(0, Math.ceil(s.wrapup_until - (Date.now() / 1000 + clockSkew)));
+      text += " · " + left + t("unit.s");
+    }
+    n.className = "pill state-" + s.state; n.textContent = text;
   }
+  setInterval(() => { if (myState && myState.state === "wrap_up") renderMyState(myState); }, 1000);
   async function setState(state, reason) {
     try { await api("POST", "/api/agent/state", { state, reason }); }
     catch (e) { toast(e.status === 503 ? t("err.ami") : e.message, true); }
@@ -133,6 +144,74 @@
   $("btn-ready").addEventListener("click", () => setState("ready"));
   $("btn-pause").addEventListener("click", () => setState("paused", $("pause-reason").value));
   $("btn-logout-queues").addEventListener("click", () => setState("logged_out"));
+
+  /* ---------- which pop is on screen ---------- */
+  // A ringing pop shows while the phone rings, without leaving the tab the agent is on; when someone
+  // else answers or the caller hangs up it folds into the "missed" list. Only the call the agent
+  // answers switches to the call tab and gets the wrap-up form, which no later pop takes away.
+  function onPop(m) {
+    pops.set(m.call.uniqueid, m);
+    if (pops.size > 50) pops.delete(pops.keys().next().value);
+    pop = m; renderPop(); markRinging();
+    if (m.status === "connected") onAnswered(m);
+  }
+  function onCallUpdate(m) {
+    const p = pops.get(m.uniqueid);
+    if (p) {
+      const wasAnswered = p.status === "connected" || answered.some((x) => x.call.uniqueid === p.call.uniqueid);
+      if (m.status === "connected" && p.call.queued_at && m.at) p.call.wait_s = Math.max(0, m.at - p.call.queued_at);
+      if (!wasAnswered && p.status === "ringing" && m.at && p.call.queued_at) p.call.wait_s = Math.max(0, m.at - p.call.queued_at);
+      p.status = m.status;
+      if (m.status === "connected") onAnswered(p);
+      else if (FOLDED.includes(m.status) && !wasAnswered) fold(p, m.status, m.at);
+      else if (p === pop) { renderStatus(); tickWait(); }
+    }
+    markRinging();
+    if (["ended", "transferred"].includes(m.status)) loadHistory();
+  }
+  function onAnswered(p) {
+    const i = answered.findIndex((x) => x.call.uniqueid === p.call.uniqueid);  // a pop re-sent on reconnect
+    if (i < 0) answered.push(p); else answered[i] = p;
+    if (wrapTarget && wrapTarget.uniqueid === p.call.uniqueid) wrapTarget.pop = p;
+    if (!wrapTarget || wrapTarget.saved && answered[0] !== p) nextWrap();
+    pop = p; renderPop(); selectTab("pop-tab");
+  }
+  function fold(p, status, at) {
+    pops.delete(p.call.uniqueid);
+    missed.unshift({ pop: p, status, at: at || Date.now() / 1000 });
+    missed = missed.slice(0, 20);
+    renderMissed();
+    if (pop === p) {  // back to the call the agent is wrapping up, or to the empty pop
+      pop = answered.length ? answered[0] : null;
+      if (pop) renderPop(); else showEmptyPop();
+    }
+  }
+  function foldStaleRing(s) {  // the pill and the pop agree: a ring the PBX no longer reports is over
+    for (const p of [...pops.values()]) {
+      if (p.status === "ringing" && s.state !== "ringing" && s.on_call !== p.call.uniqueid &&
+          !(s.ringing || []).includes(p.call.uniqueid)) fold(p, "missed", s.at);
+    }
+    markRinging();
+  }
+  function markRinging() {
+    const ringing = [...pops.values()].some((p) => p.status === "ringing");
+    const b = document.querySelector(".tab[data-tab='pop-tab']");
+    if (b) b.classList.toggle("ringing", ringing);
+  }
+  function showEmptyPop() {
+    show($("pop-empty"), true); show($("pop-body"), false); $("pop").classList.add("empty"); $("pop").dataset.status = "none";
+  }
+  function callerLabel(p) {
+    const c = p.call;
+    const who = p.customer && !p.unknown_caller ? p.customer.name : (c.caller_e164 || c.caller_number || "?");
+    return who + (p.customer && !p.unknown_caller && (c.caller_e164 || c.caller_number) ? " · " + (c.caller_e164 || c.caller_number) : "");
+  }
+  function renderMissed() {
+    show($("missed-card"), missed.length > 0);
+    $("missed-list").replaceChildren(...missed.map((x) => el("li", {},
+      el("span", { class: "when" }, fmtTime(new Date(x.at * 1000).toISOString())), " ",
+      el("b", {}, callerLabel(x.pop)), " ", el("span", { class: "pill s-" + x.status }, t("status." + x.status)))));
+  }
 
   /* ---------- the pop ---------- */
   function fmtTime(iso) { if (!iso) return "—"; const d = new Date(iso); return d.toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", { dateStyle: "short", timeStyle: "short" }); }
@@ -162,11 +241,16 @@
       $("flag-complaint").textContent = t("pop.complaint_flag") + " ×" + complaints.length + " · " + t("pop.sla") + " " +
         fmtTime(first.sla_deadline) + (first.overdue ? " · " + t("pop.overdue") : "");
     }
-    if (p.unknown_caller) {
-      $("pop-name").textContent = c.caller_name || c.caller_e164 || c.caller_number || "?";
-      show($("flag-vip"), false); $("pop-lang").textContent = ""; $("pop-dealer").textContent = "";
+    if (p.unknown_caller) {  // the number is the headline; the carrier's name ("WIRELESS CALLER") only a hint
+      $("pop-name").textContent = c.caller_e164 || c.caller_number || "?";
+      $("pop-number").textContent = c.caller_name ? t("pop.callerid_name") + " " + c.caller_name : "";
+      show($("flag-vip"), false); $("pop").classList.remove("is-vip");
+      const lg = c.lang || (p.new_customer && p.new_customer.language);
+      $("pop-lang").textContent = lg ? t("lang." + lg) : ""; show($("pop-lang"), !!lg);
+      $("pop-dealer").textContent = "";
       return;
     }
+    show($("pop-lang"), true);
     $("pop-name").textContent = cu.name;
     show($("flag-vip"), cu.vip); $("pop").classList.toggle("is-vip", cu.vip);
     $("pop-lang").textContent = t("lang." + cu.language); $("pop-dealer").textContent = cu.dealer || "";
@@ -181,32 +265,56 @@
       : [el("tr", {}, el("td", { colspan: "3", class: "muted" }, t("pop.none")))]));
     $("last-calls").replaceChildren(...(p.last_calls.length ? p.last_calls.map((lc) => el("li", {},
       el("span", { class: "when" }, fmtTime(lc.started_at)), " ", el("span", { class: "pill" }, lc.queue || "—"), " ",
-      lc.disposition ? el("span", { class: "pill" }, t("disp." + lc.disposition)) : null,
-      el("div", { class: "notes" }, lc.notes || ""))) : [el("li", { class: "muted" }, t("pop.none"))]));
+      el("span", { class: "pill outcome" }, lc.outcome ? t("outcome." + lc.outcome) : "—"), " ",
+      lc.disposition ? el("span", { class: "pill" }, t("disp." + lc.disposition)) : null, " ",
+      el("span", { class: "muted small agent" }, t("pop.by") + " " + (lc.agent || "—")),
+      el("div", { class: "notes" }, lc.notes || t("pop.no_notes")))) : [el("li", { class: "muted" }, t("pop.none"))]));
   }
   function tickWait() {
     if (!pop) return;
     const c = pop.call;
     let w = c.wait_s;
-    if (c.queued_at && (pop.status === "ringing")) w = Math.max(0, Date.now() / 1000 - c.queued_at);
+    if (c.queued_at && (pop.status === "ringing")) w = Math.max(0, Date.now() / 1000 + clockSkew - c.queued_at);
     $("call-wait").textContent = w == null ? "—" : Math.round(w) + t("unit.s");
   }
   setInterval(tickWait, 1000);
 
   /* ---------- wrap-up ---------- */
-  function setWrapTarget(call) {
-    wrapTarget = { server: call.server, uniqueid: call.uniqueid };
-    $("wrapup-call").textContent = (call.caller_e164 || call.caller_number || "") + " · " + call.uniqueid;
-    $("wrapup-notes").value = ""; $("wrapup-status").textContent = ""; $("wrapup-save").disabled = false;
+  // The form belongs to answered[0] until it is saved (and another answered call waits) or discarded.
+  function nextWrap() {
+    if (wrapTarget && wrapTarget.saved) {
+      const i = answered.findIndex((x) => x.call.uniqueid === wrapTarget.uniqueid);
+      if (i >= 0) answered.splice(i, 1);
+    }
+    const p = answered[0];
+    wrapTarget = p ? { server: p.call.server, uniqueid: p.call.uniqueid, version: null, saved: false, pop: p } : null;
+    $("wrapup-notes").value = ""; $("wrapup-status").textContent = "";
+    renderWrapTarget();
+  }
+  function renderWrapTarget() {
+    const w = wrapTarget;
+    $("wrapup-call").textContent = w ? callerLabel(w.pop) + " · " + fmtTime(new Date((w.pop.call.ringing_at || Date.now() / 1000) * 1000).toISOString())
+      + (answered.length > 1 ? " · " + t("wrapup.waiting") + " " + (answered.length - 1) : "") : t("wrapup.none");
+    $("wrapup-save").disabled = !w; $("wrapup-discard").disabled = !w;
   }
   $("wrapup-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    if (!wrapTarget) return;
+    const w = wrapTarget;
+    if (!w) return;
     try {
-      await api("POST", "/api/calls/wrapup", { ...wrapTarget, disposition: $("wrapup-disposition").value, notes: $("wrapup-notes").value });
-      $("wrapup-status").textContent = "✓ " + t("wrapup.saved"); $("wrapup-status").className = "small ok-text";
+      const r = await api("POST", "/api/calls/wrapup", { server: w.server, uniqueid: w.uniqueid, base_version: w.version,
+        disposition: $("wrapup-disposition").value, notes: $("wrapup-notes").value });
+      w.version = r.version; w.saved = true;
+      $("wrapup-status").textContent = "✓ " + t(r.edited ? "wrapup.edited" : "wrapup.saved"); $("wrapup-status").className = "small ok-text";
       loadHistory();
+      if (answered.length > 1) setTimeout(() => { if (wrapTarget === w && w.saved) nextWrap(); }, 1500);
     } catch (e) { $("wrapup-status").textContent = e.message; $("wrapup-status").className = "small error"; }
+  });
+  $("wrapup-discard").addEventListener("click", () => {
+    const w = wrapTarget;
+    if (!w) return;
+    if (!w.saved && $("wrapup-notes").value.trim() && !confirm(t("wrapup.discard_confirm"))) return;
+    w.saved = true; nextWrap();
   });
 
   /* ---------- customer create / edit ---------- */
@@ -281,7 +389,8 @@
 
   /* ---------- what tickets.js / kb.js use ---------- */
   window.CTI = { api, t, el, show, toast, selectTab, fmtTime,
-    get me() { return me; }, get pop() { return pop; }, get lang() { return lang; } };
+    get me() { return me; }, get pop() { return pop; }, get lang() { return lang; },
+    get wrapPop() { return wrapTarget ? wrapTarget.pop : null; } };
 
   /* ---------- boot ---------- */
   applyLang();

@@ -56,9 +56,9 @@
   }
 
   /* ---------- create from the pop / wrap-up ---------- */
-  function popCustomer() { const p = C.pop; return p && !p.unknown_caller && p.customer ? p.customer : null; }
-  function syncButtons() {  // the wrap-up's button needs a call on screen (the customer may be created later)
-    $("wrapup-complaint").disabled = !C.pop;
+  function popCustomer(p) { p = p || C.pop; return p && !p.unknown_caller && p.customer ? p.customer : null; }
+  function syncButtons() {  // the wrap-up's button needs the call being wrapped up (the customer may be created later)
+    $("wrapup-complaint").disabled = !C.wrapPop;
   }
   function options(select, values, label, selected) {
     select.replaceChildren(...values.map((v) => el("option", { value: v }, label(v))));
@@ -70,8 +70,8 @@
   }
   const lineLabel = (l) => (l ? t("line." + l) : t("line.none"));
 
-  function openTicketForm() {
-    const p = C.pop, cu = popCustomer();
+  function openTicketForm(from) {  // from: the wrap-up's call; else the call on screen
+    const p = from && from.call ? from : C.pop, cu = popCustomer(p);
     if (!p || !cu) { C.toast(t("tk.no_customer"), true); return; }
     formCall = { server: p.call.server, uniqueid: p.call.uniqueid, customer: cu };
     $("tf-call").textContent = p.call.uniqueid;
@@ -87,7 +87,7 @@
     show($("ticket-form"), true); C.selectTab("pop-tab"); $("tf-description").focus();
   }
   $("btn-complaint").addEventListener("click", openTicketForm);
-  $("wrapup-complaint").addEventListener("click", openTicketForm);
+  $("wrapup-complaint").addEventListener("click", () => openTicketForm(C.wrapPop));
   $("tf-cancel").addEventListener("click", () => show($("ticket-form"), false));
   $("ticket-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -235,7 +235,7 @@
   document.addEventListener("cti:message", (ev) => {
     const m = ev.detail;
     if (m.type === "hello") serverOffset = (m.server_time || Date.now() / 1000) - Date.now() / 1000;
-    else if (m.type === "screen_pop") syncButtons();
+    else if (m.type === "screen_pop" || m.type === "call_update") syncButtons();
     else if (m.type === "notification") {
       notes.unshift(m); if (notes.length > 20) notes.pop();
       renderNotes(); C.toast(noteText(m));
