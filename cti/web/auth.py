@@ -18,6 +18,7 @@ from cti.web.clientaddr import client_address
 from cti.web.loginguard import Busy, PasswordChecks
 from cti.web.ratelimit import LoginLimiter
 from cti.web.tokens import BadToken, Claims, TokenSigner
+from cti.web.wsguard import WsGuard
 
 log = structlog.get_logger(__name__)
 
@@ -40,6 +41,8 @@ class Gate:
     checks: PasswordChecks = field(default_factory=PasswordChecks)
     #: reverse proxies whose X-Forwarded-For names the client (http.trusted_proxies)
     trusted_proxies: tuple[Network, ...] = ()
+    #: websockets waiting for their auth message, message budgets (http.max_pending_websockets, ws_message_rate)
+    ws_guard: WsGuard = field(default_factory=WsGuard)
 
     # -- tokens ---------------------------------------------------------------------------
     @staticmethod

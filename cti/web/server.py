@@ -29,6 +29,7 @@ from cti.web.tokens import TokenSigner
 from cti.web.transport import CappedSite, ConnectionCap
 from cti.web.wallboard import add_wallboard_routes
 from cti.web.websocket import WebsocketEndpoint
+from cti.web.wsguard import WsGuard
 
 log = structlog.get_logger(__name__)
 
@@ -75,7 +76,8 @@ class WebServer:
             raise ConfigError(f"invalid value for http.crosssell_rules: {exc}") from None
         self.gate = Gate(TokenSigner(secret, cfg.token_ttl_s), LoginLimiter(), daemon.sessionmaker,
                          tuple(cfg.console_origins), checks=PasswordChecks(cfg.login_hash_concurrency),
-                         trusted_proxies=parse_networks(cfg.trusted_proxies))
+                         trusted_proxies=parse_networks(cfg.trusted_proxies),
+                         ws_guard=WsGuard(cfg.max_pending_websockets, cfg.ws_message_rate))
         ami = daemon.ami
         self.hub = PopHub(daemon.bus, daemon.sessionmaker, rules=rules, live=lambda: ami.state,
                           timezone=daemon.settings.routing.timezone, max_queue=max_queue)

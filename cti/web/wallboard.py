@@ -14,7 +14,8 @@ adds:
 - ``GET /metrics``: Prometheus exposition (:mod:`cti.web.metrics`), unauthenticated; sets ``daemon.metrics``
   so the FastAGI latency is observed.
 
-``sl`` is the service-level threshold in seconds (default 20, 1..600). Today's figures survive a restart:
+``sl`` is the service-level threshold in seconds (default 20, 1..600; at most :data:`MAX_LIVE_SL` distinct
+values on live websockets at once, a new one past that is refused with 503). Today's figures survive a restart:
 at start the calls that began since local midnight (``routing.timezone``) are read from the ``calls`` table.
 """
 
@@ -37,6 +38,7 @@ from cti.web.auth import SUPERVISORS, Gate, _error
 from cti.web.clients import Client
 from cti.web.metrics import Metrics
 from cti.web.websocket import AUTH_TIMEOUT_S, MAX_CLIENT_MESSAGE
+from cti.web.wsguard import CLOSE_POLICY
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +46,8 @@ PUSH_INTERVAL_S = 1.0
 WALLBOARD: web.AppKey["Wallboard"] = web.AppKey("cti_wallboard")
 METRICS: web.AppKey[Metrics] = web.AppKey("cti_metrics", Metrics)
 DEFAULT_SL_S = 20.0
+#: Distinct ``sl`` values served live at once (each costs one board per push).
+MAX_LIVE_SL = 8
 
 
 def sl_of(request: web.Request) -> float:
@@ -191,18 +195,35 @@ class Wallboard:
             agent, _ = await self.gate.agent_for_token(token)
             if agent.role not in SUPERVISORS:
                 raise _error(web.HTTPForbidden, f"needs role {' or '.join(SUPERVISORS)}")
+        if sl not in self.clients.values() and len(set(self.clients.values())) >= MAX_LIVE_SL:
+            # one board is computed per distinct sl at every push: their number is bounded
+            raise _error(web.HTTPServiceUnavailable, f"sl: at most {MAX_LIVE_SL} different values are served "
+                         "live at once; use one of those in use or the default 20")
+        guard = self.gate.ws_guard
+        if agent is None and not guard.enter_pending():
+            raise web.HTTPServiceUnavailable(text="too many unauthenticated websockets", headers={"Retry-After": "5"})
         ws = web.WebSocketResponse(heartbeat=30.0, compress=False, max_msg_size=MAX_CLIENT_MESSAGE)
-        await ws.prepare(request)
         if agent is None:
-            agent = await self._first_message_auth(ws)
+            try:
+                await ws.prepare(request)
+                agent = await self._first_message_auth(ws)
+            finally:
+                guard.leave_pending()
             if agent is None:
                 return ws
+        else:
+            await ws.prepare(request)
         client = Client(ws, request, agent, self.max_queue)
         self.clients[client] = sl
         log.info("wallboard.connected", agent=agent.username)
         client.offer(self._frame(self.board(sl)))
+        budget = guard.budget()
         try:
             async for msg in ws:
+                if not budget.spend():
+                    log.warning("wallboard.message_budget_exceeded", agent=agent.username, rate=guard.rate)
+                    await ws.close(code=CLOSE_POLICY, message=b"too many messages")
+                    break
                 if msg.type == WSMsgType.TEXT and msg.data[:40].replace(" ", "").startswith('{"type":"ping"'):
                     client.offer('{"type":"pong"}')
                 elif msg.type == WSMsgType.ERROR:

@@ -5,6 +5,7 @@ request, the first message must be ``{"type": "auth", "token": "..."}`` within
 :data:`AUTH_TIMEOUT_S`, else the socket is closed with code 4401. Then the server sends
 ``hello`` (and, for agents, their state and current pop; for supervisors, ``agents``).
 Client messages after that: ``{"type": "ping"}`` -> ``{"type": "pong"}``; anything else is ignored.
+A client that sends more than its budget (:mod:`cti.web.wsguard`) is closed with 1008.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aiohttp import WSMsgType, web
 from cti.web.auth import Gate
 from cti.web.clients import Client
 from cti.web.hub import PopHub
+from cti.web.wsguard import CLOSE_POLICY
 
 log = structlog.get_logger(__name__)
 
@@ -39,18 +41,32 @@ class WebsocketEndpoint:
         agent = None
         if token is not None:  # a bad token on the upgrade is refused before upgrading
             agent, _ = await self.gate.agent_for_token(token)
+        guard = self.gate.ws_guard
+        if agent is None and not guard.enter_pending():
+            log.warning("ws.pending_refused", pending=guard.pending)
+            raise web.HTTPServiceUnavailable(text="too many unauthenticated websockets", headers={"Retry-After": "5"})
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, compress=False, max_msg_size=MAX_CLIENT_MESSAGE,
                                    autoping=True)
-        await ws.prepare(request)
         if agent is None:
-            agent = await self._first_message_auth(ws)
+            try:
+                await ws.prepare(request)
+                agent = await self._first_message_auth(ws)
+            finally:
+                guard.leave_pending()
             if agent is None:
                 return ws
+        else:
+            await ws.prepare(request)
         client = Client(ws, request, agent, self.hub.max_queue)
         await self.hub.register(client)
         log.info("ws.connected", agent=agent.username, role=agent.role)
+        budget = guard.budget()
         try:
             async for msg in ws:
+                if not budget.spend():
+                    log.warning("ws.message_budget_exceeded", agent=agent.username, rate=guard.rate)
+                    await ws.close(code=CLOSE_POLICY, message=b"too many messages")
+                    break
                 if msg.type == WSMsgType.TEXT:
                     if msg.data[:40].replace(" ", "").startswith('{"type":"ping"'):
                         client.offer('{"type":"pong"}')
