@@ -252,7 +252,7 @@ async def test_the_migration_fills_the_facts_of_an_existing_database(db_url: str
             await add_customer(conn, _record("+8613800000002", family="李", vip=True))
         await _ticket(eng, 2)
         result = await migrations.upgrade(eng)
-        assert result.applied == ["0004"]
+        assert result.applied[0] == "0004"  # and the later revisions
         assert await _drift(eng) == []
         async with eng.connect() as conn:
             rows = (await conn.execute(text("SELECT e164, customer_id, open_complaint, product_lines FROM caller_facts "

@@ -146,3 +146,55 @@ def test_the_record_dataclasses_pickle_by_value() -> None:
     rec = CustomerInput(phones=(CallerNumber("+8613800138000", "mobile", "138"),), family_name="王", vip=True,
                         products=(ProductInput("office", "X1"),))
     assert pickle.loads(pickle.dumps(rec)) == rec
+
+
+async def test_a_bad_row_reports_every_problem_not_only_the_first(engine, tmp_path):
+    f = write(tmp_path, "not-a-number,,,,fr,maybe,,no-at-sign,tv:Set\n")
+    with pytest.raises(ImportFailed) as info:
+        await import_customers(engine, f, "CN")
+    [(line, reason)] = info.value.report.errors
+    assert line == 2
+    for problem in ("phones", "name", "language", "vip", "email", "product line"):
+        assert problem in reason
+
+
+def test_skip_bad_counts_only_the_rows_really_imported(tmp_path):
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    from cti.cli import main
+
+    f = write(tmp_path, "13800138000,王,伟,先生,zh,no,,,\nxx,李,娜,女士,zh,no,,,\n13900139000,李,娜,女士,zh,no,,,\n")
+    db = tmp_path / "cli.db"
+    result = CliRunner().invoke(main, ["customers", "import", str(f), "--skip-bad", "--no-greetings"],
+                                env={"CTI_DATABASE_URL": f"sqlite+aiosqlite:///{db}"})
+    assert result.exit_code == 0, result.output
+    assert "imported 2 of 3 row(s): 2 customer(s) created" in result.output
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM customers").fetchone() == (2,)
+
+
+async def test_a_gbk_file_is_detected_and_read(engine, tmp_path):
+    p = tmp_path / "gbk.csv"
+    p.write_bytes((HEADER + "13800138000,王,伟,先生,zh,no,,,appliances:美的微波炉 M3\n").encode("gbk"))
+    report = await import_customers(engine, p, "CN")
+    assert report.created == 1 and report.encoding == "gb18030"
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(customers.c.family_name))).scalar_one() == "王"
+        assert (await conn.execute(select(products.c.model))).scalar_one() == "美的微波炉 M3"
+
+
+async def test_an_undecodable_file_names_the_real_line_and_the_fix(engine, tmp_path):
+    rows = "".join(f"138{i:08d},王,伟,先生,zh,no,,,\n" for i in range(3000))  # the bad byte is far past the start
+    p = tmp_path / "mixed.csv"
+    p.write_bytes((HEADER + rows).encode("utf-8") + "13900139000,李,娜,女士,zh,no,,,\n".encode("gbk"))
+    with pytest.raises(ImportFailed) as info:
+        await import_customers(engine, p, "CN")
+    message = str(info.value)
+    assert "line 3002" in message and "UTF-8" in message and "--encoding" in message
+    assert await count(engine, customers) == 0
+    # told the encoding, the same file is refused with the line of its first bad byte too
+    with pytest.raises(ImportFailed) as info:
+        await import_customers(engine, p, "CN", encoding="ascii")
+    assert "line 2 " in str(info.value)

@@ -29,9 +29,11 @@ def customers() -> None:
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--skip-bad", is_flag=True, help="Import the good rows and report the bad ones (default: refuse the whole file).")
 @click.option("--workers", type=int, default=None, help="Validation processes (default: 2 for big files).")
+@click.option("--encoding", default=None, help="The file's text encoding (default: UTF-8, or GB18030/GBK when detected).")
 @click.option("--no-greetings", is_flag=True, help="Do not synthesize greetings now (the daemon's backlog sweeper will).")
 @pass_ctx
-def import_cmd(ctx: Context, csv_file: Path, skip_bad: bool, workers: int | None, no_greetings: bool) -> None:
+def import_cmd(ctx: Context, csv_file: Path, skip_bad: bool, workers: int | None, encoding: str | None,
+               no_greetings: bool) -> None:
     """Import customers from CSV_FILE (upsert by phone; see README for the columns)."""
     settings = ctx.settings
     total = count_rows(csv_file)
@@ -42,7 +44,8 @@ def import_cmd(ctx: Context, csv_file: Path, skip_bad: bool, workers: int | None
             await init_schema(engine)
             with click.progressbar(length=total, label="importing", file=sys.stderr, show_pos=True) as bar:
                 return await import_customers(
-                    engine, csv_file, settings.phone.default_region, skip_bad=skip_bad, progress=bar.update, workers=workers
+                    engine, csv_file, settings.phone.default_region, skip_bad=skip_bad, progress=bar.update, workers=workers,
+                    encoding=encoding,
                 )
         finally:
             await engine.dispose()
@@ -54,8 +57,10 @@ def import_cmd(ctx: Context, csv_file: Path, skip_bad: bool, workers: int | None
         raise click.ClickException(f"import refused, the database is unchanged: {exc}") from None
     _print_errors(report.errors)
     click.echo(
-        f"imported {report.rows} row(s): {report.created} customer(s) created, {report.updated} updated"
+        f"imported {report.imported} of {report.rows} row(s): {report.created} customer(s) created, "
+        f"{report.updated} updated"
         + (f", {len(report.errors)} bad row(s) skipped" if report.errors else "")
+        + (f" (read as {report.encoding})" if report.encoding != "utf-8-sig" else "")
     )
     if not no_greetings:
         _synthesize_backlog(ctx)

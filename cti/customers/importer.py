@@ -19,6 +19,7 @@ Validation (phonenumbers is the slow part) runs in worker processes beside the w
 
 from __future__ import annotations
 
+import codecs
 import csv
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -35,6 +36,7 @@ from sqlalchemy import bindparam, case, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cti.customers import facts
+from cti.customers.csvencoding import detect_encoding, how_to_fix, undecodable_line
 from cti.customers.records import CustomerInput, InvalidRecord, customer_from_fields
 from cti.db.tables import customer_phones, customers, products
 
@@ -62,6 +64,12 @@ class ImportReport:
     updated: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
     committed: bool = False
+    encoding: str = "utf-8-sig"
+
+    @property
+    def imported(self) -> int:
+        """Rows really written (a skipped bad row is not)."""
+        return self.rows - len({line for line, _ in self.errors})
 
 
 Row = tuple[int, list[str]]
@@ -97,8 +105,8 @@ def validate_chunk(rows: list[Row], header: list[str], region: str) -> tuple[lis
     return good, bad
 
 
-def _read_rows(path: Path) -> tuple[list[str], Iterator[list[Row]]]:
-    fh = path.open("r", encoding="utf-8-sig", newline="", errors="strict")
+def _read_rows(path: Path, encoding: str) -> tuple[list[str], Iterator[list[Row]]]:
+    fh = path.open("r", encoding=encoding, newline="", errors="strict")
     reader = csv.reader(fh)
     try:
         header = [h.strip().lower() for h in next(reader)]
@@ -308,13 +316,28 @@ async def import_customers(
     skip_bad: bool = False,
     progress: Callable[[int], None] | None = None,
     workers: int | None = None,
+    encoding: str | None = None,
 ) -> ImportReport:
-    """Import a CSV file in one transaction. Raises ImportFailed (nothing written) on bad rows or errors."""
+    """Import a CSV file in one transaction. Raises ImportFailed (nothing written) on bad rows or errors.
+
+    ``encoding`` None: UTF-8, or GB18030 (GBK) when the file's start is not UTF-8 but is that."""
     path = Path(path)
     report = ImportReport()
     try:
-        header, chunks = _read_rows(path)
-    except (InvalidRecord, UnicodeDecodeError, csv.Error) as exc:
+        encoding = encoding or detect_encoding(path)
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ImportFailed(f"{path}: unknown encoding {encoding!r} (try utf-8 or gb18030)", report) from None
+    except OSError as exc:
+        raise ImportFailed(f"{path}: {exc.strerror or exc}", report) from None
+    report.encoding = encoding
+    try:
+        header, chunks = _read_rows(path, encoding)
+    except UnicodeDecodeError:
+        line = undecodable_line(path, encoding) or 1
+        report.errors.append((line, f"not {encoding} text"))
+        raise ImportFailed(f"{path}: line {line} is not {encoding} text: {how_to_fix(encoding)}", report) from None
+    except (InvalidRecord, csv.Error) as exc:
         report.errors.append((1, str(exc)))
         raise ImportFailed(f"{path}: {exc}", report) from None
     except OSError as exc:
@@ -337,7 +360,10 @@ async def import_customers(
                     batch = next(chunk_iter)
                 except StopIteration:
                     return False
-                except (UnicodeDecodeError, csv.Error) as exc:
+                except UnicodeDecodeError:
+                    line = undecodable_line(path, encoding) or report.rows + 2
+                    raise InvalidRecord(f"line {line} is not {encoding} text: {how_to_fix(encoding)}") from None
+                except csv.Error as exc:
                     raise InvalidRecord(f"unreadable file near line {report.rows + 2}: {exc}") from None
                 report.rows += len(batch)
                 if pool is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
@@ -106,28 +108,37 @@ def parse_products(value: str | None) -> tuple[ProductInput, ...]:
 
 
 def customer_from_fields(fields: dict[str, str | None], region: str) -> CustomerInput:
-    """Validate a mapping of the documented CSV columns into a CustomerInput."""
+    """Validate a mapping of the documented CSV columns into a CustomerInput.
+
+    Every problem of the row is reported at once (``; ``-separated in the InvalidRecord)."""
+    problems: list[str] = []
+
+    def check(parse: Any, *args: Any) -> Any:
+        try:
+            return parse(*args)
+        except InvalidRecord as exc:
+            problems.append(str(exc))
+            return None
+
     language = (fields.get("language") or "zh").strip().lower()
     if language not in LANGUAGES:
-        raise InvalidRecord(f"language: {language[:10]!r} (expected zh or en)")
-    family = clean_text(fields.get("family_name"), "family_name", MAX_NAME)
-    given = clean_text(fields.get("given_name"), "given_name", MAX_NAME)
-    if not family and not given:
-        raise InvalidRecord("family_name/given_name: a customer needs a name")
-    email = clean_text(fields.get("email"), "email") or None
+        problems.append(f"language: {language[:10]!r} (expected zh or en)")
+    family = check(clean_text, fields.get("family_name"), "family_name", MAX_NAME)
+    given = check(clean_text, fields.get("given_name"), "given_name", MAX_NAME)
+    if family == "" and given == "":
+        problems.append("family_name/given_name: a customer needs a name")
+    email = check(clean_text, fields.get("email"), "email") or None
     if email and "@" not in email:
-        raise InvalidRecord(f"email: {email[:40]!r} is not an e-mail address")
-    return CustomerInput(
-        phones=parse_phones(fields.get("phones"), region),
-        family_name=family,
-        given_name=given,
-        title=clean_text(fields.get("title"), "title", 16),
-        language=language,
-        vip=parse_bool(fields.get("vip"), "vip"),
-        dealer=clean_text(fields.get("dealer"), "dealer") or None,
-        email=email,
-        products=parse_products(fields.get("products")),
-    )
+        problems.append(f"email: {email[:40]!r} is not an e-mail address")
+    phones = check(parse_phones, fields.get("phones"), region)
+    title = check(clean_text, fields.get("title"), "title", 16)
+    vip = check(parse_bool, fields.get("vip"), "vip")
+    dealer = check(clean_text, fields.get("dealer"), "dealer")
+    products = check(parse_products, fields.get("products"))
+    if problems:
+        raise InvalidRecord("; ".join(problems))
+    return CustomerInput(phones=phones, family_name=family, given_name=given, title=title, language=language,
+                         vip=vip, dealer=dealer or None, email=email, products=products)
 
 
 def display_name(family_name: str, given_name: str, language: str) -> str:
