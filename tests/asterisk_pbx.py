@@ -239,6 +239,7 @@ class Ami:
                 if sep and key not in msg:
                     msg[key] = value
             if "Event" in msg:
+                msg["_t"] = str(time.monotonic())
                 self.events.append(msg)
                 self._changed.set()
             elif msg.get("ActionID") in self._pending:

@@ -35,7 +35,7 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 import numpy as np
 
-from asterisk_pbx import Pbx, ami_secret, free_port
+from asterisk_pbx import Pbx, ami_secret, free_port, set_line
 
 SIPP = shutil.which("sipp") or "sipp"
 SCENARIOS = Path(__file__).resolve().parent / "sipp"
@@ -44,6 +44,8 @@ CALLER_IP = "127.0.0.2"
 PHONE_IP = "127.0.0.1"
 AGENT_PASSWORD = "sip-agent-pw"
 CTI = str(Path(sys.executable).with_name("cti"))
+#: the SIPp callee of outbound calls (the customer's phone behind the trunk)
+CALLEE_PORT = free_port(socket.SOCK_DGRAM)
 
 TRUNK = """\
 ; test only: the PSTN trunk (SIPp callers come from 127.0.0.2)
@@ -56,11 +58,17 @@ allow = ulaw
 direct_media = no
 dtmf_mode = rfc4733
 rtp_symmetric = no
+aors = pstn
 
 [pstn]
 type = identify
 endpoint = pstn
 match = 127.0.0.2
+
+; where the trunk's outbound calls go: a SIPp callee (the customer) on 127.0.0.2
+[pstn]
+type = aor
+contact = sip:127.0.0.2:{callee_port}
 """
 
 TEST_CONTEXTS = """\
@@ -88,7 +96,10 @@ AGENTS = (
 def pbx_edit(etc: Path) -> None:
     """The test-only additions to the copy of asterisk-config/ (see the module docstring)."""
     (etc / "pjsip.conf").write_text((etc / "pjsip.conf").read_text() + "\n#include pjsip-test.conf\n")
-    (etc / "pjsip-test.conf").write_text(TRUNK)
+    (etc / "pjsip-test.conf").write_text(TRUNK.replace("{callee_port}", str(CALLEE_PORT)))
+    # outbound: the trunk of dialplans/outbound.conf is the pstn endpoint, through the test context
+    set_line(etc / "extensions.conf", r"^OUTBOUND_DIAL_PREFIX=.*$", "OUTBOUND_DIAL_PREFIX=Local/")
+    set_line(etc / "extensions.conf", r"^OUTBOUND_DIAL_SUFFIX=.*$", "OUTBOUND_DIAL_SUFFIX=@cti-test-callee")
     (etc / "extensions.conf").write_text((etc / "extensions.conf").read_text() + "\n#include cti-test.conf\n")
     (etc / "cti-test.conf").write_text(TEST_CONTEXTS)
 
@@ -119,6 +130,8 @@ class Phone:
     workdir: Path
     port: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
     media_port: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
+    ip: str = PHONE_IP
+    registers: bool = True
     process: subprocess.Popen | None = None
 
     def register(self) -> None:
@@ -135,18 +148,19 @@ class Phone:
     def start(self, ring_ms: int = 1000, talk_ms: int = 3000) -> None:
         """Register, then answer calls: ring ``ring_ms``, talk ``talk_ms`` (then hang up)."""
         self.stop()
-        self.register()
+        if self.registers:
+            self.register()
         scenario = render("agent", self.workdir / f"agent-{self.endpoint}.xml", ring_ms=ring_ms, talk_ms=talk_ms)
         self.process = subprocess.Popen(
-            [SIPP, f"127.0.0.1:{self.pbx.sip_port}", "-sf", str(scenario), "-i", PHONE_IP, "-p", str(self.port),
-             "-mi", PHONE_IP, "-mp", str(self.media_port), "-aa", "-nostdin",
+            [SIPP, f"127.0.0.1:{self.pbx.sip_port}", "-sf", str(scenario), "-i", self.ip, "-p", str(self.port),
+             "-mi", self.ip, "-mp", str(self.media_port), "-aa", "-nostdin",
              "-trace_msg", "-message_file", str(self.workdir / f"agent-{self.endpoint}.msg")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def invites(self) -> int:
-        """How many INVITEs this phone has received (from its SIPp message log)."""
+    def received(self) -> str:
+        """Every SIP message this phone's SIPp has sent and received so far (its message log)."""
         path = self.workdir / f"agent-{self.endpoint}.msg"
-        return path.read_text(errors="replace").count("INVITE sip:") if path.exists() else 0
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

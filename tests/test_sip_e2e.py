@@ -13,6 +13,8 @@ import csv
 import re
 import shutil
 import math
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
@@ -171,6 +173,12 @@ class World:
         assert name, f"customer {key} has no greeting"
         return self.seed.sounds / f"{name}.wav"
 
+    def press_in_the_menu(self, digit: str) -> tuple[tuple[int, str], ...]:
+        """One key press in the IVR menu prompt, just after the generic greeting (a press during the
+        greeting is ignored by Playback, and the pcap's fixed RTP timestamps make a repeat a duplicate)."""
+        generic, rate = read_wav(self.seed.sounds / "greet-generic-zh.wav")
+        return ((int(1000 * len(generic) / rate) + 1200, digit),)
+
     def heard(self, uniqueid: str) -> Path:
         return self.pbx.root / "spool" / "monitor" / f"heard-{uniqueid}.wav"
 
@@ -256,3 +264,142 @@ async def test_known_caller_hears_the_greeting_and_pops_on_the_answering_agent_o
     segment = heard[at:at + len(greeting)]
     assert abs(20 * math.log10(rms(segment) / rms(greeting))) < 3
     assert at / rate < 3.0  # it plays right after the answer and the FastAGI decision
+
+
+# ------------------------------------------------------------------------------------------- IVR
+
+
+async def test_unknown_caller_chooses_the_queue_with_an_rfc2833_key_press(world: World) -> None:
+    consoles = await world.ready("mobile1")
+    number = "13600136000"  # nobody's number: the IVR menu asks
+    caller = await place_call(world.pbx, world.workdir, number, keys=world.press_in_the_menu("2"))
+    join = await world.ami.wait_for(event("QueueCallerJoin", CallerIDNum=number), timeout=30)
+    assert join["Queue"] == "mobile"
+    uniqueid = join["Uniqueid"]
+    assert (await world.ami.action("Getvar", Channel=join["Channel"], Variable="CTI_DIGIT")).get("Value") == "2"
+    await world.ami.wait_for(event("AgentConnect", Uniqueid=uniqueid), timeout=20)
+    assert await caller.done() == 0, caller.errors()
+    row = await world.call_row(uniqueid, lambda r: r["outcome"] is not None)
+    assert (row["customer_id"], row["queue"], row["ivr_choice"], row["outcome"]) == (None, "mobile", "2", "answered")
+    [pop] = consoles["mobile1"].pops(uniqueid)
+    assert pop["customer"] is None and pop["unknown_caller"] is True
+
+
+# ------------------------------------------------------------------------------------------- priorities
+
+
+async def _hold_the_queue(world: World, agent: str) -> Console:
+    """An agent who is Ready, then paused: callers queue up behind the pause."""
+    console = (await world.ready(agent))[agent]
+    await console.state("paused")
+    endpoint = next(e for u, e, _q, _x in AGENTS if u == agent)
+    await until(lambda: re.search(rf"PJSIP/{endpoint}\b.*paused", world.pbx.cli("queue show")), 10, "paused")
+    return console
+
+
+async def _queue_priorities(world: World, queue: str) -> dict[str, str]:
+    """Number -> queue priority of the callers waiting in ``queue`` (QueueStatus' QueueEntry)."""
+    start = len(world.ami.events)
+    done = await world.ami.action("QueueStatus", Queue=queue)
+    assert done.get("Response") == "Success", done
+    await world.ami.wait_for(lambda e: e.get("Event") == "QueueStatusComplete")
+    return {e["CallerIDNum"]: e["Priority"] for e in world.ami.events[start:] if e.get("Event") == "QueueEntry"}
+
+
+@pytest.mark.parametrize("first, first_digit, second, queue, priority", [
+    # an unknown caller who pressed 3 (complaints, priority 0), then a customer with an open complaint (10)
+    ("13600136001", "3", "13912345678", "complaints", "10"),
+    # a normal mobile customer (0), then a VIP (5)
+    ("13800138000", "", "13700002222", "mobile", "5"),
+], ids=["open-complaint", "vip"])
+async def test_priority_caller_is_put_ahead_of_an_earlier_caller_and_served_first(
+        world: World, first: str, first_digit: str, second: str, queue: str, priority: str) -> None:
+    agent = {"complaints": "compl1", "mobile": "mobile1"}[queue]
+    console = await _hold_the_queue(world, agent)
+    keys = world.press_in_the_menu(first_digit) if first_digit else ()
+    early = await place_call(world.pbx, world.workdir, first, keys=keys, hold_ms=60000)
+    join1 = await world.ami.wait_for(event("QueueCallerJoin", CallerIDNum=first), timeout=30)
+    facts = {v: (await world.ami.action("Getvar", Channel=join1["Channel"], Variable=v)).get("Value")
+             for v in ("CTI_DIGIT", "CTI_OVERFLOW_FROM", "CTI_ROUTE")}
+    assert (join1["Queue"], join1["Position"]) == (queue, "1"), (facts, world.pbx.cli(f"queue show {queue}"))
+    late = await place_call(world.pbx, world.workdir, second, hold_ms=60000)
+    join2 = await world.ami.wait_for(event("QueueCallerJoin", CallerIDNum=second), timeout=30)
+    # the later caller goes in front: Position 1 of 2 (QueueCallerJoin's Priority is the dialplan step;
+    # the queue priority shows in the position, and in QueueStatus)
+    assert (join2["Queue"], join2["Position"], join2["Count"]) == (queue, "1", "2")
+    assert await _queue_priorities(world, queue) == {first: "0", second: priority}
+    await console.state("ready")
+    served = await world.ami.wait_for(lambda e: e.get("Event") == "AgentConnect" and e.get("Queue") == queue, timeout=20)
+    assert served["CallerIDNum"] == second
+    # the agent's phone hangs up after 3 s; then the earlier caller is served
+    served2 = await world.ami.wait_for(event("AgentConnect", Uniqueid=join1["Uniqueid"]), timeout=30)
+    assert served2["CallerIDNum"] == first
+    assert await late.done() == 0 and await early.done() == 0
+    rows = {n: await world.call_row(j["Uniqueid"], lambda r: r["outcome"] is not None) for n, j in ((first, join1), (second, join2))}
+    assert rows[second]["priority"] == int(priority) and rows[first]["priority"] == 0
+    assert rows[second]["route"] == ("complaint" if queue == "complaints" else "product")
+    assert rows[second]["answered_at"] < rows[first]["answered_at"]
+    assert rows[first]["wait_s"] > rows[second]["wait_s"]
+
+
+# ------------------------------------------------------------------------------------------- abandon
+
+
+async def test_caller_who_hangs_up_in_the_queue_is_recorded_abandoned_with_the_wait(world: World) -> None:
+    await _hold_the_queue(world, "mobile1")
+    caller = await place_call(world.pbx, world.workdir, "13800138000", hold_ms=7000)
+    join = await world.ami.wait_for(event("QueueCallerJoin", CallerIDNum="13800138000"), timeout=20)
+    abandon = await world.ami.wait_for(event("QueueCallerAbandon", Uniqueid=join["Uniqueid"]), timeout=20)
+    assert await caller.done() == 0, caller.errors()
+    row = await world.call_row(join["Uniqueid"], lambda r: r["outcome"] is not None)
+    assert row["outcome"] == "abandoned" and row["queue"] == "mobile"
+    assert row["agent_id"] is None and row["answered_at"] is None
+    # the wait: from joining the queue to the hang-up (Asterisk's HoldTime, whole seconds)
+    assert abs(row["wait_s"] - float(abandon["HoldTime"])) <= 1.5
+    assert 2.0 <= row["wait_s"] <= 7.0
+
+
+# ------------------------------------------------------------------------------------------- cti unreachable
+
+
+@pytest.mark.parametrize("how", ["stopped", "black-holed"])
+async def test_without_cti_the_caller_still_reaches_the_default_queue(world: World, how: str) -> None:
+    await world.ready("appl1")
+    await world.daemon.stop()  # QueueAdd is done; the members stay in Asterisk
+    listener, fillers = None, []
+    if how == "black-holed":
+        # a listener whose backlog is full: SYNs to the FastAGI port go unanswered
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", world.pbx.agi_port))
+        listener.listen(0)
+        for _ in range(8):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", world.pbx.agi_port))
+            fillers.append(filler)
+    try:
+        t0 = time.monotonic()
+        caller = await place_call(world.pbx, world.workdir, "13800138000")  # a mobile customer, but cti is away
+        join = await world.ami.wait_for(event("QueueCallerJoin", CallerIDNum="13800138000"), timeout=20)
+        waited = float(join["_t"]) - t0
+        assert join["Queue"] == "appliances"  # the dialplan's DEFAULT_QUEUE
+        # refused: at once; no SYN answer: Asterisk's 2 s FastAGI connect timeout
+        assert waited < (1.5 if how == "stopped" else 4.0), waited
+        if how == "black-holed":
+            assert waited >= 1.9, waited
+            assert re.search(r"FastAGI connection to 'agi://127\.0\.0\.1:\d+/incoming' timed out", world.pbx.messages())
+        status = await world.ami.action("Getvar", Channel=join["Channel"], Variable="AGISTATUS")
+        assert status.get("Value") == "FAILURE"
+        connect = await world.ami.wait_for(event("AgentConnect", Uniqueid=join["Uniqueid"]), timeout=20)
+        assert connect["Interface"] == "PJSIP/2001"  # a human answered
+        assert await caller.done() == 0, caller.errors()
+    finally:
+        for filler in fillers:
+            filler.close()
+        if listener:
+            listener.close()
+    # cti comes back: the call it never saw is not invented, the agent is seen as Asterisk has it
+    world.daemon = await start_daemon(world.pbx, world.seed)
+    snap = world.daemon.ami.state.snapshot(time.time())
+    assert snap["calls"] == []
+    assert [a["interface"] for a in snap["agents"] if "appliances" in a["queues"]] == ["PJSIP/2001"]
