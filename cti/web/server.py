@@ -27,6 +27,7 @@ from cti.web.routing_admin import add_routing_routes
 from cti.web.sessions import SessionWatch
 from cti.web.tokens import TokenSigner
 from cti.web.transport import CappedSite, ConnectionCap
+from cti.web.validation import validation_middleware
 from cti.web.wallboard import add_wallboard_routes
 from cti.web.websocket import WebsocketEndpoint
 from cti.web.wsguard import WsGuard
@@ -96,7 +97,10 @@ class WebServer:
         self.cap: ConnectionCap | None = None
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[_security_headers], client_max_size=256 * 1024)
+        # every request's path, query and JSON body are checked before any handler (cti/web/validation.py)
+        body_timeout = self.daemon.settings.http.body_timeout_s
+        app = web.Application(middlewares=[_security_headers, validation_middleware(body_timeout)],
+                              client_max_size=256 * 1024)
         app.router.add_post("/api/login", self.gate.login)
         app.router.add_post("/api/logout", self.gate.logout)
         app.router.add_routes(self.api.routes())
