@@ -67,7 +67,7 @@ async def test_cti_agents_passwd_ends_the_old_tokens(web: Web) -> None:
     proc = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).with_name("cti")), "agents", "passwd", "bob", "--password", "a-new-long-password",
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     assert await _me(web.base, web.http, token) == 401
     await web.daemon.web.sessions.check()  # what the daemon's periodic check runs (every 10 s)

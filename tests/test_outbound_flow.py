@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from cti.customers.scope import OutOfScope
 from cti.db.tables import customer_phones, outbound_attempts, outbound_followups
 from cti.outbound import repository as repo
 from cti.outbound.rules import BusinessEvent
@@ -186,7 +187,7 @@ async def test_dealer_contacts_see_only_their_own_customers(world) -> None:
     mine = await w.svc.next_for(w.accounts["dealer1"])
     assert [p["followup"]["id"] for p in mine] == [fz]
     assert [p["followup"]["id"] for p in await w.svc.next_for(w.accounts["dealer2"])] == [fl]
-    with pytest.raises(repo.Forbidden):
+    with pytest.raises(OutOfScope):  # the customer scope's refusal (cti/customers/scope.py)
         await w.svc.preview(w.accounts["dealer1"], fl)
     with pytest.raises(repo.Forbidden):
         await w.svc.dial(w.accounts["dealer1"], fz)
