@@ -183,6 +183,9 @@ TABLE: dict[str, tuple[str, str, Any, Callable[[World, Any], bool] | None, dict[
                            dict(alice=201, bob=403, sue=201, adam=201, d1=403, d2=403)),
     "do-not-call for a number": ("POST", "/api/outbound/dnc", {"e164": "+8613900009999"}, None,
                                  dict(alice=403, bob=403, sue=201, adam=201, d1=403, d2=403)),
+    "back-office question about C1": (
+        "POST", "/api/kb/questions", {"question": "怎么办", "customer_id": "{c1}", "product_line": "appliances"}, None,
+        dict(alice=ALLOWED, bob=ALLOWED, sue=ALLOWED, adam=ALLOWED, d1=ALLOWED, d2=403)),
     "handover note of team care": (
         "POST", "/api/outbound/handover", {"team": "care", "body": "note", "followup_id": "{f1}"}, None,
         dict(alice=201, bob=403, sue=201, adam=201, d1=403, d2=403)),

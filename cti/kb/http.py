@@ -111,8 +111,8 @@ def routes(sessionmaker: async_sessionmaker, require: Require, require_write: Re
 
     @domain_errors
     async def question(request: web.Request) -> web.Response:
-        await require(request)
-        return reply(await kb.question(int(request.match_info["id"])))
+        account = await require(request)
+        return reply(await kb.question(int(request.match_info["id"]), actor_of(account)))
 
     @domain_errors
     async def answer(request: web.Request) -> web.Response:
@@ -124,7 +124,7 @@ def routes(sessionmaker: async_sessionmaker, require: Require, require_write: Re
     @domain_errors
     async def approve(request: web.Request) -> web.Response:
         account = await write(request)
-        b = await body(request) if request.can_read_body else {}
+        b = await body(request) if request.body_exists else {}
         created = await kb.approve(actor_of(account), int(request.match_info["id"]),
                                    title=opt_str(b.get("title"), "title"), tags=b.get("tags"),
                                    body=opt_str(b.get("body"), "body"))

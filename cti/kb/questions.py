@@ -15,6 +15,7 @@ import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 
+from cti.customers.scope import scope_of
 from cti.db.tables import PRODUCT_LINES, kb_questions, tickets
 from cti.kb.articles import add_article, article_dict, get_article, search, suggest
 from cti.tickets import outbox, topics
@@ -115,6 +116,8 @@ class KnowledgeBase:
         deadline = self.policy.question_deadline(now)
         async with self.sm() as session, session.begin():
             conn = await session.connection()
+            if customer_id is not None:
+                await (await scope_of(conn, actor)).check(conn, customer_id)
             for name, value, exists in (("customer", customer_id, customer_exists), ("call", call_id, call_exists),
                                         ("ticket", ticket_id, ticket_exists)):
                 if value is not None and not await exists(conn, value):
@@ -239,9 +242,15 @@ class KnowledgeBase:
         self._publish(topics.KB_QUESTION, event)
         return question_dict(updated)
 
-    async def question(self, question_id: int) -> dict[str, Any]:
+    async def question(self, question_id: int, actor: Actor | None = None) -> dict[str, Any]:
+        """One question (``actor``: a dealer contact reads only those about its dealer's customers)."""
         async with self.sm() as session:
-            return question_dict(await self._get(await session.connection(), question_id))
+            conn = await session.connection()
+            row = await self._get(conn, question_id)
+            scope = await scope_of(conn, actor)
+            if scope.is_dealer:
+                await scope.check(conn, row.customer_id)
+            return question_dict(row)
 
     async def questions(self, actor: Actor, view: str = "mine", limit: int = 100) -> list[dict[str, Any]]:
         """mine (in my charge), asked (by me), open/answered/all (supervisors; engineers see their team's)."""

@@ -214,7 +214,7 @@ def routes(svc: OutboundService, require: Require, require_write: Require | None
     @_errors
     async def dial(request: web.Request) -> web.Response:
         account = await write(request)
-        b = await _body(request) if request.can_read_body else {}
+        b = await _body(request) if request.body_exists else {}
         return _reply(await svc.dial(account, int(request.match_info["id"]), _str(b.get("phone"), "phone")), 202)
 
     @_errors

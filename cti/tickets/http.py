@@ -85,7 +85,7 @@ def routes(sessionmaker: async_sessionmaker, require: Require, require_write: Re
         @domain_errors
         async def handler(request: web.Request) -> web.Response:
             account = await write(request)
-            b = await body(request) if request.can_read_body else {}
+            b = await body(request) if request.body_exists else {}
             text = opt_str(b.get(field), field) or ""
             return reply(await svc.act(actor_of(account), int(request.match_info["id"]), action, text))
 
