@@ -12,7 +12,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from cti.agents.accounts import Agent, credentials, get_agent
-from cti.agents.passwords import verify_password_async
+from cti.agents.passwords import verify_password
 from cti.netaddr import Network
 from cti.web.clientaddr import client_address
 from cti.web.loginguard import Busy, PasswordChecks
@@ -107,21 +107,36 @@ class Gate:
             raise _error(web.HTTPBadRequest, "expected JSON {username, password}") from None
         address = client_address(request, self.trusted_proxies)
         now = self.clock()
+        try:
+            self.checks.admit(address)  # a storm from one address is turned away before any work
+        except Busy:
+            log.warning("auth.login_busy", address=address)
+            raise _error(web.HTTPTooManyRequests, "too many logins in progress from this address, retry",
+                         headers={"Retry-After": "1"}) from None
         # counted before the password check: parallel attempts cannot all slip through
         wait = await _maybe(self.limiter.begin(username, address, now))
         if wait > 0:
             log.warning("auth.login_throttled", username=username, address=address)
             raise _error(web.HTTPTooManyRequests, "too many failed logins, try again later",
                          headers={"Retry-After": str(int(wait) + 1)})
-        async with self.sessionmaker() as session:
-            found = await credentials(await session.connection(), username)
-        agent, pw_hash = found if found is not None else (None, None)
+        found: Any = None
+
+        async def lookup() -> Any:
+            async with self.sessionmaker() as session:
+                return await credentials(await session.connection(), username)
+
+        def check(row: Any) -> bool:
+            nonlocal found
+            found = row
+            return verify_password(row[1] if row is not None else None, password)
+
         try:
-            ok = await self.checks.run(address, lambda: verify_password_async(pw_hash, password))
+            ok = await self.checks.run(address, lookup, check)
         except Busy:  # no password was checked: nothing more to count
             log.warning("auth.login_busy", address=address)
             raise _error(web.HTTPTooManyRequests, "too many logins in progress from this address, retry",
                          headers={"Retry-After": "1"}) from None
+        agent = found[0] if found is not None else None
         if not ok or agent is None or not agent.active:
             await _maybe(self.limiter.failed(username, address, now))
             log.info("auth.login_failed", username=username, address=address)

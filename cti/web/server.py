@@ -166,6 +166,7 @@ class WebServer:
             self._gc_thresholds = None
         await self.sessions.stop()
         await self.hub.stop()
+        self.gate.checks.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
