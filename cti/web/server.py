@@ -37,6 +37,10 @@ log = structlog.get_logger(__name__)
 #: longer than the websocket heartbeat (:data:`cti.web.websocket.HEARTBEAT_S`): no timer rounding
 TIMEOUT_CEIL_THRESHOLD_S = 120.0
 
+#: asyncio accepts up to ``backlog`` connections in one callback: a reconnecting flood of idle sockets in
+#: batches of 1,024 held the loop (FastAGI included) for hundreds of ms; smaller batches interleave.
+ACCEPT_BACKLOG = 128
+
 STATIC = Path(str(resources.files("cti.web").joinpath("static")))
 
 #: Response headers of every page: no framing, no sniffing, scripts only from cti itself.
@@ -147,7 +151,7 @@ class WebServer:
         await self._runner.setup()
         # the cap leaves agi.reserved_fds descriptors free: FastAGI answers whatever the web side suffers
         self.cap = ConnectionCap(web_connection_budget(cfg.max_connections, self.daemon.settings.agi.reserved_fds))
-        site = CappedSite(self._runner, cfg.host, cfg.port, self.cap, backlog=1024, reuse_address=True)
+        site = CappedSite(self._runner, cfg.host, cfg.port, self.cap, backlog=ACCEPT_BACKLOG, reuse_address=True)
         await site.start()
         server = site._server  # the bound socket gives the real port when http.port is 0
         self.port = server.sockets[0].getsockname()[1] if server is not None and server.sockets else cfg.port
