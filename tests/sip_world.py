@@ -20,6 +20,7 @@ No tests here; tests/test_sip_e2e.py uses it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import shutil
@@ -113,11 +114,6 @@ def render(template: str, out: Path, **values: object) -> Path:
     return out
 
 
-def xml_text(value: str) -> str:
-    """A caller name as it must appear inside the scenario's CDATA (only ']]>' would end it)."""
-    return value.replace("]]>", "]]]]><![CDATA[>")
-
-
 # ------------------------------------------------------------------------------------------- phones
 
 
@@ -176,6 +172,9 @@ class Phone:
 # ------------------------------------------------------------------------------------------- callers
 
 
+_calls = itertools.count(1)
+
+
 @dataclass
 class Caller:
     """One SIPp call from the PSTN trunk; ``await done()`` for its exit status."""
@@ -193,21 +192,21 @@ class Caller:
 
 async def place_call(pbx: Pbx, workdir: Path, number: str, *, name: str = "Caller", dialed: str = "8005551234",
                      hold_ms: int = 30000, keys: tuple[tuple[int, str], ...] = ()) -> Caller:
-    """Call the 800 line from ``number`` (the From user) with display ``name``; after the answer press
+    """Call the 800 line from ``number`` (the From URI's user, as written: %-escapes stay) with display
+    ``name`` (the quoted-string's content, byte for byte); after the answer press
     ``keys`` ((pause ms, digit) pairs, RFC 2833), then hang up after ``hold_ms`` unless the far end
     hangs up first."""
     presses = "".join(
         f'  <pause milliseconds="{pause}"/>\n'
         f'  <nop><action><exec play_pcap_audio="{DTMF_PCAPS / f"dtmf_2833_{digit}.pcap"}"/></action></nop>\n'
         for pause, digit in keys)
-    tag = f"{number}-{time.monotonic_ns()}"
-    scenario = render("caller", workdir / f"caller-{tag}.xml", name=xml_text(name), number=number,
-                      hold_ms=hold_ms, dtmf=presses)
+    tag = f"{next(_calls)}"
+    scenario = render("caller", workdir / f"caller-{tag}.xml", number=number, hold_ms=hold_ms, dtmf=presses)
     log = workdir / f"caller-{tag}.err"
     process = await asyncio.create_subprocess_exec(
         SIPP, f"127.0.0.1:{pbx.sip_port}", "-sf", str(scenario), "-s", dialed, "-i", CALLER_IP,
         "-p", str(free_port(socket.SOCK_DGRAM)), "-mi", CALLER_IP, "-mp", str(free_port(socket.SOCK_DGRAM)),
-        "-m", "1", "-nostdin", "-timeout", "120s", "-trace_err", "-error_file", str(log),
+        "-m", "1", "-nostdin", "-timeout", "120s", "-set", "cname", name, "-trace_err", "-error_file", str(log),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     return Caller(number, process, log)
 

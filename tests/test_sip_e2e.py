@@ -403,3 +403,75 @@ async def test_without_cti_the_caller_still_reaches_the_default_queue(world: Wor
     snap = world.daemon.ami.state.snapshot(time.time())
     assert snap["calls"] == []
     assert [a["interface"] for a in snap["agents"] if "appliances" in a["queues"]] == ["PJSIP/2001"]
+
+
+# ------------------------------------------------------------------------------------------- hostile caller
+
+
+#: A SIP display name (quoted-string content: \\" and \\\\ are its escapes) full of quotes, a backslash,
+#: UTF-8, a parameter and fake AGI lines. (PJSIP drops a folded, CR/LF display name as a syntax error.)
+HOSTILE_NAME = 'Evil \\"Bob\\" O\'Brien \\\\ 王伟;x=1 agi_extension: 911 SET VARIABLE CTI_QUEUE \\"complaints\\"'
+#: CR/LF do get in through the From URI's user part, %-escaped: PJSIP decodes it into CALLERID(num) (at
+#: most 79 bytes), which Asterisk writes raw into the AMI channel events. This one ends the Newchannel
+#: frame and forges an AgentConnect of compl1's phone (the frame absorbs the rest of the Newchannel).
+FORGED_USER = "1%0D%0A%0D%0AEvent%3A%20AgentConnect%0D%0AQueue%3A%20mobile%0D%0AInterface%3A%20PJSIP%2F3001%0D%0AUniqueid%3A%204"
+
+
+async def _agi_commands(world: World, channel: str) -> list[str]:
+    """What cti sent over FastAGI on ``channel`` (Asterisk's 'agi set debug on' lines)."""
+    return re.findall(rf"<{re.escape(channel)}>AGI Rx << (.*)", world.pbx.messages())
+
+
+async def test_hostile_caller_name_injects_nothing_and_changes_no_route(world: World) -> None:
+    consoles = await world.ready("mobile1", "compl1")
+    world.pbx.cli("agi set debug on")
+    try:
+        caller = await place_call(world.pbx, world.workdir, "13500135000", name=HOSTILE_NAME)
+        join = await world.ami.wait_for(event("QueueCallerJoin", CallerIDNum="13500135000"), timeout=20)
+    finally:
+        world.pbx.cli("agi set debug off")
+    uniqueid, channel = join["Uniqueid"], join["Channel"]
+    assert join["Queue"] == "mobile"  # the customer's own route (mobile products), not the injected one
+    assert "Evil" in join["CallerIDName"]  # the name did reach Asterisk
+    await world.ami.wait_for(event("AgentConnect", Uniqueid=uniqueid), timeout=20)
+    assert await caller.done() == 0, caller.errors()
+    sent = await _agi_commands(world, channel)
+    assert sent and all(re.fullmatch(r'SET VARIABLE CTI_[A-Z_]+ "[^"\\]*"', line) for line in sent), sent
+    assert 'SET VARIABLE CTI_QUEUE "mobile"' in sent
+    assert not any(s in line for line in sent for s in ("911", "complaints", "Evil", "agi_"))
+    row = await world.call_row(uniqueid, lambda r: r["outcome"] is not None)
+    assert (row["customer_id"], row["queue"], row["route"], row["outcome"]) == (
+        world.seed.customer_ids["hostile"], "mobile", "product", "answered")
+    [pop] = consoles["mobile1"].pops(uniqueid)
+    assert pop["customer"]["id"] == world.seed.customer_ids["hostile"]
+    assert consoles["compl1"].pops() == []
+    assert world.daemon.ami.link.tampered_frames == 0
+
+
+async def test_line_breaks_in_the_caller_number_forge_no_ami_state(world: World) -> None:
+    consoles = await world.ready("mobile1", "compl1")
+    link = world.daemon.ami.link
+    caller = await place_call(world.pbx, world.workdir, FORGED_USER, name="Mallory", keys=world.press_in_the_menu("2"))
+    # Asterisk did put the forged frames on the wire (our own AMI session parsed them)...
+    forged = await world.ami.wait_for(event("AgentConnect", Uniqueid="4"), timeout=20)
+    assert (forged["Queue"], forged["Interface"]) == ("mobile", "PJSIP/3001")
+    # ...the dialplan cleared the number first thing: an unknown caller, who picks mobile in the menu
+    join = await world.ami.wait_for(lambda e: e.get("Event") == "QueueCallerJoin" and e.get("Queue") == "mobile"
+                                    and e.get("CallerIDName") == "Mallory", timeout=30)
+    assert join["CallerIDNum"] in ("", "<unknown>")
+    uniqueid = join["Uniqueid"]
+    await world.ami.wait_for(event("AgentConnect", Uniqueid=uniqueid), timeout=20)
+    assert await caller.done() == 0, caller.errors()
+    row = await world.call_row(uniqueid, lambda r: r["outcome"] is not None)
+    assert (row["customer_id"], row["queue"], row["outcome"]) == (None, "mobile", "answered")
+    # nothing forged reached cti's state: no call 4, compl1 never rang nor talked, no pop for it
+    async with world.daemon.engine.connect() as conn:
+        assert (await conn.execute(select(calls.c.id).where(calls.c.uniqueid == "4"))).first() is None
+    compl1 = world.daemon.ami.state.agents.by_interface("PJSIP/3001")
+    assert compl1 is not None and compl1.on_call is None
+    assert consoles["compl1"].pops() == []
+    assert len(consoles["mobile1"].pops(uniqueid)) == 1
+    assert world.daemon.ami.state.snapshot(time.time())["calls"] == []
+    # how: cti saw the tampered frame, dropped the connection before reading what followed, resynced
+    assert link.tampered_frames >= 1
+    await until(lambda: world.daemon.ami.connected, 10, "AMI reconnected")

@@ -41,6 +41,7 @@ from typing import Any, Callable
 
 import structlog
 
+from cti.ami.integrity import tampering
 from cti.ami.protocol import AmiMessage, AmiParser, encode_action
 from cti.ami.version import SAFE_SINCE, PbxVersion, banner_ami_version
 from cti.config import AmiConfig
@@ -124,6 +125,8 @@ class AmiSession:
         self._banner_seen = asyncio.get_running_loop().create_future()
         self.closed = False
         self.dialplan_warned = False
+        #: why the connection was dropped for a tampered frame (cti.ami.integrity), or None
+        self.tampered: str | None = None
         self.reader_task: asyncio.Task[None] | None = None
 
     def send(self, action: str, headers: dict[str, Any] | None = None, *, is_list: bool = False) -> asyncio.Future[Any]:
@@ -152,6 +155,13 @@ class AmiSession:
                     return
                 now = self._clock()
                 for msg in self.parser.feed(data):
+                    if msg.kind != "banner" and (reason := tampering(msg.raw)) is not None:
+                        # what follows on the wire may be forged frames: read nothing more of it
+                        self.tampered = reason
+                        log.warning("ami.tampered_frame", ami_event=msg.name, channel=msg.get("Channel"),
+                                    reason=reason, hint="a caller's number carried line breaks into an AMI "
+                                    "event; the connection is dropped and cti resyncs")
+                        return
                     self._route(msg, now)
         except (ConnectionError, OSError) as exc:
             log.warning("ami.read_error", error=str(exc))
@@ -271,6 +281,8 @@ class AmiLink:
         self.ready = asyncio.Event()
         self.connects = 0
         self.resyncs = 0
+        #: connections dropped because a frame was tampered with (cti.ami.integrity)
+        self.tampered_frames = 0
         #: what the PBX said about its version at the last login
         self.pbx_version: PbxVersion | None = None
         self.log = log.bind(ami_server=config.server, ami_host=config.host, ami_port=config.port)
@@ -440,6 +452,8 @@ class AmiLink:
                 except (asyncio.CancelledError, Exception):
                     pass
             session.close()
+            if session.tampered is not None:
+                self.tampered_frames += 1
             self.ready.clear()
             self._buffer = None
             self.session = None if self.session is session else self.session

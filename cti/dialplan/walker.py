@@ -62,6 +62,13 @@ class Channel:
             arg = self.subst(arg)
             if func == "QUEUE_EXISTS":
                 return "1" if arg in self.queues else "0"
+            if func == "CALLERID":  # the caller's number/name, as set on the channel (Set(CALLERID(num)=...))
+                return self.vars.get(f"CALLERID({arg})", "")
+            if func == "REGEX":  # REGEX("pattern" string): 1 when the pattern occurs in the string
+                m = re.fullmatch(r'\s*"((?:[^"\\]|\\.)*)"\s?(.*)', arg, re.S)
+                if m is None:
+                    raise WalkError(f"REGEX arguments not understood: {arg!r}")
+                return "1" if re.search(m.group(1), m.group(2)) else "0"
             if func == "IF":
                 cond, _, branches = arg.partition("?")
                 yes, _, no = branches.partition(":")
