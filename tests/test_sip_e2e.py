@@ -121,7 +121,9 @@ def settings_for(pbx: Pbx, seed: Seed) -> Settings:
     s = s.replace("agi", host="127.0.0.1", port=pbx.agi_port)
     s = s.replace("http", host="127.0.0.1", port=0)
     s = s.replace("greeting", sounds_dir=str(seed.sounds))
-    return s.replace("routing", hours={str(d): "00:00-23:59" for d in range(7)})
+    always = {str(d): "00:00-23:59" for d in range(7)}
+    s = s.replace("outbound", center_hours=always, customer_hours=always)
+    return s.replace("routing", hours=always)
 
 
 @dataclass
@@ -475,3 +477,89 @@ async def test_line_breaks_in_the_caller_number_forge_no_ami_state(world: World)
     # how: cti saw the tampered frame, dropped the connection before reading what followed, resynced
     assert link.tampered_frames >= 1
     await until(lambda: world.daemon.ami.connected, 10, "AMI reconnected")
+
+
+# ------------------------------------------------------------------------------------------- PBX restart
+
+
+async def test_asterisk_restart_mid_call_leaves_no_ghosts_and_keeps_finished_calls(world: World) -> None:
+    consoles = await world.ready("mobile1")
+    # a call that finished before the restart
+    done = await place_call(world.pbx, world.workdir, "13800138000")
+    join1 = await world.ami.wait_for(event("QueueCallerJoin", CallerIDNum="13800138000"), timeout=20)
+    await world.ami.wait_for(event("AgentConnect", Uniqueid=join1["Uniqueid"]), timeout=20)
+    assert await done.done() == 0, done.errors()
+    finished = dict(await world.call_row(join1["Uniqueid"], lambda r: r["outcome"] == "answered"))
+    # a caller waiting in the queue (the agent paused) when Asterisk restarts
+    await consoles["mobile1"].state("paused")
+    await until(lambda: re.search(r"PJSIP/1001\b.*paused", world.pbx.cli("queue show mobile")), 10, "paused")
+    waiting = await place_call(world.pbx, world.workdir, "13700002222", hold_ms=90000)
+    join2 = await world.ami.wait_for(event("QueueCallerJoin", CallerIDNum="13700002222"), timeout=20)
+    await until(lambda: world.daemon.ami.state.calls.get(join2["Uniqueid"]) is not None, 5, "cti tracks the caller")
+    world.pbx.cli("core restart now", timeout=10)
+    await until(lambda: not world.daemon.ami.connected, 15, "cti notices the PBX is gone")
+    await asyncio.to_thread(world.pbx.wait_booted)
+    await until(lambda: world.daemon.ami.connected and world.daemon.ami.link.ready.is_set(), 30, "cti reconnected")
+    waiting.process.kill()  # its call is gone with the old Asterisk
+    await waiting.process.wait()
+    # no ghost call: the waiting caller's call is closed, nothing is live
+    snap = world.daemon.ami.state.snapshot(time.time())
+    assert snap["calls"] == []
+    gone = await world.call_row(join2["Uniqueid"])
+    assert gone["ended_at"] is not None and gone["outcome"] != "answered"
+    # the finished call is kept as it was
+    again = dict(await world.call_row(join1["Uniqueid"]))
+    assert {k: again[k] for k in ("outcome", "queue", "agent_id", "wait_s", "talk_s", "ended_at")} == \
+        {k: finished[k] for k in ("outcome", "queue", "agent_id", "wait_s", "talk_s", "ended_at")}
+    # no ghost agent: cti shows exactly the members Asterisk restored (persistentmembers), paused as before
+    members = {(a["interface"], a["state"]) for a in snap["agents"] if a["queues"]}
+    assert members == {("PJSIP/1001", "paused")}, members
+    assert re.search(r"PJSIP/1001\b.*paused", world.pbx.cli("queue show mobile"))
+    # and the line works again: the agent is back, the phone (re-registered from astdb) answers, the pop comes
+    await consoles["mobile1"].state("ready")
+    again_call = await place_call(world.pbx, world.workdir, "13800138000")
+    join3 = await world.ami.wait_for(lambda e: e.get("Event") == "QueueCallerJoin" and e.get("CallerIDNum") == "13800138000"
+                                     and e.get("Uniqueid") != join1["Uniqueid"], timeout=30)
+    await world.ami.wait_for(event("AgentConnect", Uniqueid=join3["Uniqueid"]), timeout=30)
+    assert await again_call.done() == 0, again_call.errors()
+    await until(lambda: consoles["mobile1"].pops(join3["Uniqueid"]), 5, "the pop after the restart")
+
+
+# ------------------------------------------------------------------------------------------- outbound
+
+
+async def test_outbound_follow_up_rings_the_agent_then_the_customer_with_the_follow_up_on_screen(world: World) -> None:
+    from sip_world import CALLEE_PORT, CALLER_IP
+
+    callee = Phone("callee", world.pbx, world.workdir, port=CALLEE_PORT, ip=CALLER_IP, registers=False)
+    callee.start(ring_ms=1000, talk_ms=10000)
+    try:
+        console = await world.console("mobile1")
+        auth = {"Authorization": f"Bearer {console.token}"}
+        customer_id = world.seed.customer_ids["wang"]
+        async with world.http.post(world.base + "/api/outbound/followups", headers=auth,
+                                   json={"customer_id": customer_id, "reason": "repair check"}) as r:
+            assert r.status == 201, await r.text()
+            followup_id = (await r.json())["followup_id"]
+        async with world.http.post(f"{world.base}/api/outbound/followups/{followup_id}/dial", headers=auth, json={}) as r:
+            assert r.status == 202, await r.text()
+            dial = await r.json()
+        assert dial["phone"] == "+8613800138000"
+        # the agent's phone rings first (Originate), then the customer's, with the 800 line as caller ID
+        result = await world.ami.wait_for(lambda e: e.get("Event") == "OriginateResponse"
+                                          and e.get("ActionID") == dial["action_id"], timeout=30)
+        assert result["Response"] == "Success" and result["Channel"].startswith("PJSIP/1001-")
+        await until(lambda: "INVITE sip:13800138000@" in callee.received(), 20, "the customer's phone rings")
+        invite = callee.received()
+        assert re.search(r"^From: .*<sip:8005551234@", invite, re.M), invite[:1500]
+        await world.ami.wait_for(lambda e: e.get("Event") == "BridgeEnter" and e.get("Channel", "").startswith("PJSIP/pstn-"),
+                                 timeout=20)
+        # the agent's screen shows the follow-up being dialed
+        pop = await until(lambda: next((m for m in console.messages if m.get("type") == "notification"
+                                        and m.get("topic") == "outbound.dialing"), None), 10, "outbound.dialing")
+        assert (pop["followup_id"], pop["customer_id"], pop["attempt_id"]) == (followup_id, customer_id, dial["attempt_id"])
+        assert pop["reasons"] == ["repair check"]
+        from outbound_world import wait_status
+        assert await wait_status(world.daemon.sessionmaker, dial["attempt_id"], "connected") == "connected"
+    finally:
+        callee.stop()
