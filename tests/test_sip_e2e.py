@@ -500,7 +500,14 @@ async def test_asterisk_restart_mid_call_leaves_no_ghosts_and_keeps_finished_cal
     await until(lambda: not world.daemon.ami.connected, 15, "cti notices the PBX is gone")
     await asyncio.to_thread(world.pbx.wait_booted)
     await until(lambda: world.daemon.ami.connected and world.daemon.ami.link.ready.is_set(), 30, "cti reconnected")
-    waiting.process.kill()  # its call is gone with the old Asterisk
+    await world.ami.close()  # the test's own AMI session ended with the old Asterisk too
+    world.ami = Ami()
+    assert (await world.ami.connect(world.pbx.ami_port, "cti", ami_secret())).get("Response") == "Success"
+    if waiting.process.returncode is None:  # its call is gone with the old Asterisk (a BYE may not come)
+        try:
+            waiting.process.kill()
+        except ProcessLookupError:
+            pass
     await waiting.process.wait()
     # no ghost call: the waiting caller's call is closed, nothing is live
     snap = world.daemon.ami.state.snapshot(time.time())
@@ -515,11 +522,15 @@ async def test_asterisk_restart_mid_call_leaves_no_ghosts_and_keeps_finished_cal
     members = {(a["interface"], a["state"]) for a in snap["agents"] if a["queues"]}
     assert members == {("PJSIP/1001", "paused")}, members
     assert re.search(r"PJSIP/1001\b.*paused", world.pbx.cli("queue show mobile"))
-    # and the line works again: the agent is back, the phone (re-registered from astdb) answers, the pop comes
+    # and the line works again: the agent is back, the phone (its contact restored from astdb) answers, the
+    # pop comes. A restored contact counts as unavailable until its first qualify (up to qualify_frequency,
+    # 30 s; mobile's joinempty would send callers to DEFAULT_QUEUE meanwhile): ask for it now.
+    world.pbx.cli("pjsip qualify 1001")
+    await until(lambda: re.search(r"1001/\S+\s+\S+\s+Avail", world.pbx.cli("pjsip show contacts")), 30, "phone reachable")
     await consoles["mobile1"].state("ready")
     again_call = await place_call(world.pbx, world.workdir, "13800138000")
-    join3 = await world.ami.wait_for(lambda e: e.get("Event") == "QueueCallerJoin" and e.get("CallerIDNum") == "13800138000"
-                                     and e.get("Uniqueid") != join1["Uniqueid"], timeout=30)
+    join3 = await world.ami.wait_for(event("QueueCallerJoin", CallerIDNum="13800138000"), timeout=30)
+    assert join3["Queue"] == "mobile"
     await world.ami.wait_for(event("AgentConnect", Uniqueid=join3["Uniqueid"]), timeout=30)
     assert await again_call.done() == 0, again_call.errors()
     await until(lambda: consoles["mobile1"].pops(join3["Uniqueid"]), 5, "the pop after the restart")
