@@ -50,7 +50,7 @@ if [ -x "$CACHE/sbin/asterisk" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$recipe" 
   exit 0
 fi
 
-mkdir -p "$CACHE"
+mkdir -p "$(dirname "$CACHE")"
 work="$CACHE.build"
 buildlog="$CACHE.build.log"
 rm -rf "$work"
@@ -128,7 +128,11 @@ for cat in MENUSELECT_ADDONS MENUSELECT_APPS MENUSELECT_BRIDGES MENUSELECT_CDR M
            MENUSELECT_UTILS MENUSELECT_AGIS MENUSELECT_CORE_SOUNDS MENUSELECT_MOH MENUSELECT_EXTRA_SOUNDS; do
   $ms --disable-category "$cat" menuselect.makeopts >>"$buildlog" 2>&1 || true
 done
-$ms --disable BUILD_NATIVE menuselect.makeopts >>"$buildlog" 2>&1 || true
+# as a production build: no BUILD_NATIVE, and no TEST_FRAMEWORK (Debian's patches turn it on; it adds
+# TestEvent AMI events a production Asterisk never sends)
+for opt in BUILD_NATIVE TEST_FRAMEWORK; do
+  $ms --disable "$opt" menuselect.makeopts >>"$buildlog" 2>&1 || true
+done
 available=$(grep -o '<member name="[a-z_0-9]*"' menuselect-tree | sed 's/.*name="//; s/"$//')
 selected=()
 for m in "${MODULES[@]}"; do
@@ -141,16 +145,21 @@ done
 for m in "${selected[@]}"; do $ms --enable "$m" menuselect.makeopts >>"$buildlog" 2>&1 || true; done
 $ms --check-deps menuselect.makeopts >>"$buildlog" 2>&1 || true
 
-# 6. Build and install into the cache.
+# 6. Build, install beside the cache, check, then swap it in (a running test keeps the old one until then).
 log "make -j$JOBS (${#selected[@]} modules selected)"
 make -j"$JOBS" NOISY_BUILD= >>"$buildlog" 2>&1 || fail "make failed"
-rm -rf "$CACHE"
-make install NOISY_BUILD= >>"$buildlog" 2>&1 || fail "make install failed"
+dest="$work/dest"
+make install DESTDIR="$dest" NOISY_BUILD= >>"$buildlog" 2>&1 || fail "make install failed"
+new="$dest$CACHE"
 for m in app_queue res_agi chan_pjsip res_pjsip pbx_config app_playback app_mixmonitor res_musiconhold format_wav; do
-  [ -f "$CACHE/lib/asterisk/modules/$m.so" ] || fail "module $m.so was not built (see $buildlog)"
+  [ -f "$new/lib/asterisk/modules/$m.so" ] || fail "module $m.so was not built (see $buildlog)"
 done
-"$CACHE/sbin/asterisk" -V >>"$buildlog" 2>&1 || fail "the built binary does not run"
-echo "$recipe" >"$stamp"
-rm -rf "$work"
+grep -q "TEST_FRAMEWORK" "$src/include/asterisk/buildopts.h" && fail "TEST_FRAMEWORK is still on"
+"$new/sbin/asterisk" -V >>"$buildlog" 2>&1 || fail "the built binary does not run"
+echo "$recipe" >"$new/.cti-recipe"
+rm -rf "$CACHE.old"
+[ -d "$CACHE" ] && mv "$CACHE" "$CACHE.old"
+mv "$new" "$CACHE"
+rm -rf "$CACHE.old" "$work"
 log "built $("$CACHE/sbin/asterisk" -V) in $(( $(date +%s) - started )) s"
 echo "$CACHE/sbin/asterisk"
