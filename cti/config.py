@@ -75,6 +75,8 @@ class HttpConfig:
     token_ttl_s: int = 12 * 3600
     #: TOML file of cross-sell rules for the screen-pop (empty: the packaged cti/web/crosssell.toml).
     crosssell_rules: str = ""
+    #: No cross-sell on the pop of a caller with an open complaint on the complaints line.
+    crosssell_skip_complaints: bool = True
     #: Most simultaneous HTTP/websocket connections (lowered to fit the process's file descriptors).
     max_connections: int = 10000
     #: A connection must send a complete request head within this many seconds of connecting or of

@@ -22,9 +22,16 @@ SUPERVISOR_PASSWORD = "demo-supervisor"
 ADMIN_PASSWORD = "demo-admin"
 
 _ZH_FAMILY = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
-_ZH_GIVEN = ("伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英", "桂兰", "建华")
-_EN = (("Smith", "John", "Mr."), ("Brown", "Emily", "Ms."), ("Taylor", "James", "Mr."), ("Wilson", "Olivia", "Ms."),
-       ("Johnson", "Michael", "Dr."), ("Davies", "Sarah", "Mrs."), ("Evans", "David", "Mr."), ("O'Brien", "Kate", "Ms."))
+#: Given names by sex: a customer's title (先生 / 女士, Mr. / Ms.) follows the sex its given name reads as.
+_ZH_GIVEN = {"male": ("伟", "强", "磊", "军", "勇", "杰", "涛", "明", "超", "建华", "志刚"),
+             "female": ("芳", "娜", "敏", "静", "丽", "艳", "娟", "秀英", "桂兰", "婷", "雪梅")}
+ZH_TITLE = {"male": "先生", "female": "女士"}
+_EN = (("Smith", "John", "Mr.", "male"), ("Brown", "Emily", "Ms.", "female"), ("Taylor", "James", "Mr.", "male"),
+       ("Wilson", "Olivia", "Ms.", "female"), ("Johnson", "Michael", "Dr.", "male"),
+       ("Davies", "Sarah", "Mrs.", "female"), ("Evans", "David", "Mr.", "male"), ("O'Brien", "Kate", "Ms.", "female"),
+       ("Clarke", "Thomas", "Mr.", "male"), ("Hughes", "Grace", "Ms.", "female"))
+#: What a recent buyer bought (the packaged cross-sell rules offer them an accessory).
+_RECENT_MODELS = {"mobile": "Phone X", "appliances": "美的微波炉 M3"}
 _MODELS = {
     "appliances": ("美的微波炉 M3", "海尔冰箱 BCD-470", "格力空调 KFR-35", "小天鹅洗衣机 TG100", "苏泊尔电饭煲 SF40"),
     "mobile": ("Phone X", "Phone X Pro", "Phone Lite 5", "Pad Air"),
@@ -41,6 +48,7 @@ class DemoCustomer:
     caller_name: str  # the CNAM it sends
     complaint: str | None = None  # an open complaint's description
     complaint_line: str | None = None
+    sex: str = ""  # "male" / "female": agrees with the title and the given name
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,8 @@ def _landline(rng: random.Random) -> str:
 
 def demo_customers(count: int = 40, seed: int = 800, today: date | None = None) -> list[DemoCustomer]:
     """``count`` customers: three quarters Chinese, a quarter English-speaking; VIPs; every product line;
-    one in eight with an open complaint."""
+    one in eight with an open complaint; one in six a recent phone buyer (cross-sell); distinct names, each
+    title agreeing with the person's sex and given name."""
     rng = random.Random(seed)
     today = today or date.today()
     used: set[str] = set()
@@ -84,23 +93,29 @@ def demo_customers(count: int = 40, seed: int = 800, today: date | None = None) 
         used.add(number)
         english = i % 4 == 3
         if english:
-            family, given, title = _EN[(i // 4) % len(_EN)]
+            family, given, title, sex = _EN[(i // 4) % len(_EN)]
             language, cnam = "en", f"{given} {family}"
         else:
-            family, given = _ZH_FAMILY[i % len(_ZH_FAMILY)], _ZH_GIVEN[(i * 7) % len(_ZH_GIVEN)]
-            title, language = ("先生" if rng.random() < 0.5 else "女士"), "zh"
+            sex = "male" if rng.random() < 0.5 else "female"
+            names = _ZH_GIVEN[sex]
+            family, given = _ZH_FAMILY[i % len(_ZH_FAMILY)], names[(i * 7 + i // len(_ZH_FAMILY)) % len(names)]
+            title, language = ZH_TITLE[sex], "zh"
             cnam = rng.choice(["", "", "WIRELESS CALLER", family])
         # product lines: one line routes straight to its queue, two or office-only go through the IVR
         lines = [("appliances",), ("mobile",), ("appliances",), ("mobile",), ("office",), ("appliances", "mobile")][i % 6]
-        products = ";".join(
-            f"{line}:{rng.choice(_MODELS[line])}:{(today - timedelta(days=rng.randrange(5, 900))).isoformat()}"
-            for line in lines)
         complaint = _COMPLAINTS[(i // 8) % len(_COMPLAINTS)] if i % 8 == 5 else None
+        bought = []
+        for line in lines:
+            model, age = rng.choice(_MODELS[line]), rng.randrange(5, 900)
+            if line in _RECENT_MODELS and (i % 6 == 1 or (complaint and "微波炉" in complaint)):
+                model, age = _RECENT_MODELS[line], 3 + i % 20  # a recent buyer: the cross-sell rules match
+            bought.append(f"{line}:{model}:{(today - timedelta(days=age)).isoformat()}")
+        products = ";".join(bought)
         complaint_line = None if complaint is None else ("mobile" if "手机" in complaint else lines[0])
         out.append(DemoCustomer(
             fields={"family_name": family, "given_name": given, "title": title, "language": language,
                     "vip": "yes" if i % 7 == 2 else "no", "phones": number, "products": products},
-            caller_number=number, caller_name=cnam, complaint=complaint, complaint_line=complaint_line))
+            caller_number=number, caller_name=cnam, complaint=complaint, complaint_line=complaint_line, sex=sex))
     return out
 
 

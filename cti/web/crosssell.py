@@ -109,3 +109,14 @@ def suggest(products: Iterable[Mapping[str, Any]], rules: Iterable[Rule], today:
                     continue
             return {"id": rule.id, "zh": rule.offer_zh, "en": rule.offer_en}
     return None
+
+
+#: The queue of the complaints line (``asterisk-config/queues.conf``).
+COMPLAINTS_QUEUE = "complaints"
+
+
+def quiet_for_complaint(queue: str | None, open_tickets: Iterable[Mapping[str, Any]], enabled: bool = True) -> bool:
+    """True when no offer may be made: a caller with an open complaint on the complaints line
+    (``http.crosssell_skip_complaints``, on by default)."""
+    return enabled and queue == COMPLAINTS_QUEUE and any(
+        (t.get("category") or "complaint") == "complaint" for t in open_tickets)

@@ -80,6 +80,8 @@ class PopHub:
         self.bus = bus
         self.sessionmaker = sessionmaker
         self.rules = rules
+        #: no cross-sell for a caller with an open complaint on the complaints line (http.crosssell_skip_complaints)
+        self.quiet_complaints = True
         self._live = live or (lambda: None)
         self.tz = ZoneInfo(timezone)
         self.cache = PopCache(sessionmaker, rules=rules, timezone=timezone, maxsize=cache_size, ttl_s=cache_ttl_s,
@@ -233,7 +235,7 @@ class PopHub:
             log.warning("hub.customer_refresh_failed", uniqueid=st.key[1], error=str(exc))
             return
         if self.current.get(st.interface) is st and card.found:
-            st.part = card.render(self.rules, self.clock(), self.tz)
+            st.part = card.render(self.rules, self.clock(), self.tz, st.ringing.get("queue"), self.quiet_complaints)
             st.text = None
 
     def _agent_state(self, p: dict[str, Any]) -> None:
@@ -293,7 +295,8 @@ class PopHub:
                 live_call = call.snapshot(now)
         call = call_view(st.ringing, live_call, now)
         st.call_json = dumps(call)
-        st.part = card.render(self.rules, now, self.tz) if card is not None and card.found \
+        st.part = card.render(self.rules, now, self.tz, st.ringing.get("queue"), self.quiet_complaints) \
+            if card is not None and card.found \
             else part_of_unknown(call)
         client = self.agents.get(st.interface)
         if client is not None:

@@ -35,7 +35,7 @@ from sqlalchemy import Text, and_, bindparam, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 
 from cti.db.tables import OPEN_TICKET_STATES, agents, calls, customer_phones, customers, products, tickets
-from cti.web.crosssell import Rule, suggest
+from cti.web.crosssell import Rule, quiet_for_complaint, suggest
 from cti.web.pops import _iso, calls_view, complaints_view, customer_view
 
 log = structlog.get_logger(__name__)
@@ -185,7 +185,7 @@ class Card:
     nothing for the cyclic garbage collector to scan on the event loop.
     """
 
-    __slots__ = ("customer_id", "row", "loaded_at", "part", "valid_until")
+    __slots__ = ("customer_id", "row", "loaded_at", "part", "valid_until", "part_queue")
 
     def __init__(self, customer_id: int, row: Row | None, loaded_at: float) -> None:
         self.customer_id = customer_id
@@ -193,6 +193,7 @@ class Card:
         self.loaded_at = loaded_at
         self.part = ""            # '"customer":{..},"unknown_caller":false,...,"suggestion":..' (no braces)
         self.valid_until = 0.0    # the part says "overdue" and has a dated suggestion: redo it after this
+        self.part_queue: tuple[str | None, bool] = (None, True)  # the (queue, quiet setting) the part is for
 
     @property
     def found(self) -> bool:
@@ -203,12 +204,15 @@ class Card:
         """The customer record (parsed from the row on each call)."""
         return None if self.row is None else record(self.row)
 
-    def render(self, rules: tuple[Rule, ...], now: float, tz: ZoneInfo) -> str:
-        """The encoded customer part as of ``now`` (re-rendered from the row, never the database)."""
+    def render(self, rules: tuple[Rule, ...], now: float, tz: ZoneInfo, queue: str | None = None,
+               quiet_complaints: bool = True) -> str:
+        """The encoded customer part as of ``now`` (re-rendered from the row, never the database) for a
+        call in ``queue``: no cross-sell for an open complaint on the complaints line (``quiet_complaints``)."""
         if self.row is None:
             return ""
-        if self.part and now < self.valid_until:
+        if self.part and now < self.valid_until and self.part_queue == (queue, quiet_complaints):
             return self.part
+        self.part_queue = (queue, quiet_complaints)
         c = record(self.row)
         local = datetime.fromtimestamp(now, tz)
         midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tz).timestamp()
@@ -217,7 +221,8 @@ class Card:
         self.valid_until = min([midnight, *later])
         part = {"customer": customer_view(c), "unknown_caller": False, "new_customer": None,
                 "last_calls": calls_view(c["last_calls"]), "open_complaints": complaints_view(c["open_tickets"], now),
-                "suggestion": suggest(c["products"], rules, local.date())}
+                "suggestion": None if quiet_for_complaint(queue, c["open_tickets"], quiet_complaints)
+                else suggest(c["products"], rules, local.date())}
         self.part = dumps(part)[1:-1]
         return self.part
 

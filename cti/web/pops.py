@@ -15,7 +15,7 @@ from datetime import date, datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from cti.customers.records import display_name
-from cti.web.crosssell import Rule, suggest
+from cti.web.crosssell import Rule, quiet_for_complaint, suggest
 
 
 def _iso(v: Any) -> Any:
@@ -96,7 +96,8 @@ def call_view(ringing: Mapping[str, Any], live: Mapping[str, Any] | None, now: f
 
 
 def build_pop(ringing: Mapping[str, Any], live: Mapping[str, Any] | None, customer: Mapping[str, Any] | None,
-              rules: Iterable[Rule], now: float, today: date, status: str = "ringing") -> dict[str, Any]:
+              rules: Iterable[Rule], now: float, today: date, status: str = "ringing",
+              quiet_complaints: bool = True) -> dict[str, Any]:
     call = call_view(ringing, live, now)
     if customer is None:
         number = call["caller_e164"] or call["caller_number"]
@@ -108,7 +109,8 @@ def build_pop(ringing: Mapping[str, Any], live: Mapping[str, Any] | None, custom
         "unknown_caller": False, "new_customer": None,
         "last_calls": calls_view(customer.get("last_calls", [])),
         "open_complaints": complaints_view(customer.get("open_tickets", []), now),
-        "suggestion": suggest(customer.get("products", []), rules, today),
+        "suggestion": None if quiet_for_complaint(call["queue"], customer.get("open_tickets", []), quiet_complaints)
+        else suggest(customer.get("products", []), rules, today),
     }
 
 

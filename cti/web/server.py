@@ -86,6 +86,7 @@ class WebServer:
         ami = daemon.ami
         self.hub = PopHub(daemon.bus, daemon.sessionmaker, rules=rules, live=lambda: ami.state,
                           timezone=daemon.settings.routing.timezone, max_queue=max_queue)
+        self.hub.quiet_complaints = cfg.crosssell_skip_complaints
         self.wallboard: Any = None  # set by _build_app
         self.sessions = SessionWatch(daemon.bus, daemon.sessionmaker, lambda: [
             *self.hub.by_agent_id.values(), *(self.wallboard.clients if self.wallboard is not None else ())])
