@@ -179,6 +179,24 @@ class BusConfig:
 
 
 @dataclass(frozen=True)
+class WallboardConfig:
+    """Wallboard thresholds (tile colours) and the intraday chart's forecast (docs/wallboard.md)."""
+
+    #: Red below/above these; a negative value switches the check off.
+    answer_rate: float = 0.8
+    service_level: float = 0.8
+    abandon_rate: float = 0.2
+    longest_wait_s: float = 120.0
+    #: Rates are judged once this many calls were offered in the period.
+    min_offered: int = 5
+    #: Amber: a rate within this share of its target (0.05: answer rate 80-85%), a wait above ``warn_wait_s``.
+    warn_margin: float = 0.05
+    warn_wait_s: float = 60.0
+    #: Intraday chart forecast: the staffing plan's seed day of this many calls (0: no forecast line).
+    forecast_daily_calls: float = 2000.0
+
+
+@dataclass(frozen=True)
 class ClusterConfig:
     #: This node's name among the nodes sharing Redis (empty: hostname-pid-random).
     node_id: str = ""
@@ -201,6 +219,7 @@ class Settings:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
+    wallboard: WallboardConfig = field(default_factory=WallboardConfig)
 
     def replace(self, section: str, **values: Any) -> "Settings":
         """A copy with some keys of one section changed (for tests and the CLI)."""
@@ -327,6 +346,12 @@ def validate(settings: Settings) -> None:
         ZoneInfo(r.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"invalid value for routing.timezone: {r.timezone!r}") from None
+    w = settings.wallboard
+    for key in ("answer_rate", "service_level", "abandon_rate", "warn_margin"):
+        if getattr(w, key) > 1:
+            raise ConfigError(f"invalid value for wallboard.{key}: {getattr(w, key)} (a share: 0.8, not 80)")
+    if w.min_offered < 0 or w.warn_margin < 0 or w.forecast_daily_calls < 0:
+        raise ConfigError("invalid value for wallboard.min_offered/warn_margin/forecast_daily_calls: negative")
     from cti.routing.hours import parse_hours  # local import: routing depends on nothing here
 
     try:

@@ -44,6 +44,18 @@ class Targets:
     abandon_rate: float | None = 0.2
     longest_wait_s: float | None = 120.0
     min_offered: int = 5
+    #: Amber ("watch"): a rate within ``warn_margin`` of its target, a longest wait above ``warn_wait_s``.
+    warn_margin: float = 0.05
+    warn_wait_s: float | None = 60.0
+
+    @classmethod
+    def from_config(cls, c: Any, sl_seconds: float = 20.0) -> "Targets":
+        """From :class:`cti.config.WallboardConfig` (a negative threshold switches that check off)."""
+        def on(v: float) -> float | None:
+            return None if v < 0 else float(v)
+
+        return cls(sl_seconds, on(c.answer_rate), on(c.service_level), on(c.abandon_rate), on(c.longest_wait_s),
+                   int(c.min_offered), float(c.warn_margin), on(c.warn_wait_s))
 
 
 @dataclass(frozen=True)
@@ -196,6 +208,31 @@ def red_flags(waiting: int, longest_wait_s: float, today: Period, last_hour: Per
     return flags
 
 
+def amber_flags(waiting: int, longest_wait_s: float, today: Period, last_hour: Period, t: Targets) -> list[str]:
+    """Figures close to their targets (within ``warn_margin``) but not missing them: same names as red flags."""
+    flags: list[str] = []
+    if t.warn_wait_s is not None and waiting and longest_wait_s > t.warn_wait_s:
+        flags.append("longest_wait")
+    for name, p in (("today", today), ("last_hour", last_hour)):
+        if p.offered < max(1, t.min_offered):
+            continue
+        for key, target, higher_is_better in (("answer_rate", t.answer_rate, True),
+                                              ("service_level", t.service_level, True),
+                                              ("abandon_rate", t.abandon_rate, False)):
+            v = getattr(p, key)
+            if target is None or v is None:
+                continue
+            if (target <= v < target + t.warn_margin) if higher_is_better else (target - t.warn_margin < v <= target):
+                flags.append(f"{name}.{key}")
+    red = set(red_flags(waiting, longest_wait_s, today, last_hour, t))
+    return [f for f in flags if f not in red]
+
+
+def level(red: Sequence[str], amber: Sequence[str]) -> str:
+    """A tile's colour: ``red`` if a figure misses its target, ``amber`` if one is close, else ``green``."""
+    return "red" if red else "amber" if amber else "green"
+
+
 def _agent_counts(states: Iterable[str]) -> dict[str, int]:
     counts = dict.fromkeys(AGENT_STATES, 0)
     for s in states:
@@ -207,6 +244,8 @@ def _agent_counts(states: Iterable[str]) -> dict[str, int]:
 
 def _tile(name: str, waiting: int, longest: float, agents: dict[str, int], today: Period, hour: Period,
           t: Targets) -> dict[str, Any]:
+    red = red_flags(waiting, longest, today, hour, t)
+    amber = amber_flags(waiting, longest, today, hour, t)
     return {
         "queue": name,
         "waiting": waiting,
@@ -214,7 +253,9 @@ def _tile(name: str, waiting: int, longest: float, agents: dict[str, int], today
         "agents": agents,
         "today": asdict(today),
         "last_hour": asdict(hour),
-        "red": red_flags(waiting, longest, today, hour, t),
+        "red": red,
+        "amber": amber,
+        "level": level(red, amber),
     }
 
 

@@ -32,8 +32,11 @@ from zoneinfo import ZoneInfo
 import structlog
 from aiohttp import WSMsgType, web
 
+from cti.stats.intraday import intraday
 from cti.stats.live import EndedCall, Targets, TodaysCalls, local_midnight, wallboard
+from cti.stats.profile import seed_day
 from cti.stats.reports import load_calls
+from cti.stats.timefmt import local_iso
 from cti.web.auth import SUPERVISORS, Gate, _error
 from cti.web.clients import Client
 from cti.web.metrics import Metrics
@@ -67,11 +70,14 @@ def sl_of(request: web.Request) -> float:
 class Wallboard:
     """Today's ended calls (from the bus, seeded from the database) + the live state -> boards."""
 
-    def __init__(self, daemon: Any, gate: Gate, *, targets: Targets = Targets(), max_queue: int = 64,
+    def __init__(self, daemon: Any, gate: Gate, *, targets: Targets | None = None, max_queue: int = 64,
                  clock: Callable[[], float] = time.time, push_interval_s: float = PUSH_INTERVAL_S) -> None:
         self.daemon = daemon
         self.gate = gate
-        self.targets = targets
+        config = getattr(daemon.settings, "wallboard", None)
+        self.targets = targets or (Targets.from_config(config) if config is not None else Targets())
+        daily = config.forecast_daily_calls if config is not None else 0.0
+        self.forecast = seed_day(daily, 30) if daily > 0 else []
         self.max_queue = max_queue
         self.clock = clock
         self.push_interval_s = push_interval_s
@@ -90,7 +96,13 @@ class Wallboard:
             self.day_start = start
         self.today.prune(start)
         targets = self.targets if sl_seconds is None else replace(self.targets, sl_seconds=sl_seconds)
-        return wallboard(self._live_snapshot(now), list(self.today.calls), now, start, targets)
+        calls = list(self.today.calls)
+        board = wallboard(self._live_snapshot(now), calls, now, start, targets)
+        board["at_local"] = local_iso(now, self.tz)
+        board["day_start_local"] = local_iso(start, self.tz)
+        board["timezone"] = self.tz.key
+        board["intraday"] = intraday(calls, start, now, self.tz, 30, self.forecast, targets.answer_rate)
+        return board
 
     def _live_snapshot(self, now: float) -> dict[str, Any]:
         """Queues (counts and members) and agents' states only: no caller data leaves this function."""

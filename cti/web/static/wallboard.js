@@ -28,8 +28,9 @@
   function tile(t, slSeconds) {
     const red = new Set(t.red);
     const name = t.queue === "*" ? "All queues" : t.queue;
-    const div = el("div", { class: "tile" + (t.queue === "*" ? " overall" : "") + (red.size ? " alert" : ""),
-                            "data-queue": t.queue });
+    const lvl = t.level || (red.size ? "red" : "green");  // thresholds: [wallboard] in cti.toml
+    const div = el("div", { class: "tile level-" + lvl + (t.queue === "*" ? " overall" : "") + (red.size ? " alert" : ""),
+                            "data-queue": t.queue, "data-level": lvl });
     div.append(el("h2", {}, name));
     const big = el("div", { class: "big" },
       el("div", {}, el("span", { class: "v", "data-field": "waiting" }, String(t.waiting)), el("span", { class: "k" }, "waiting")),
@@ -69,6 +70,7 @@
     const tiles = $("tiles");
     const next = [tile(board.overall, board.targets.sl_seconds), ...board.queues.map((t) => tile(t, board.targets.sl_seconds))];
     tiles.replaceChildren(...next);
+    if (board.intraday && window.CTI_WALLBOARD_CHART) window.CTI_WALLBOARD_CHART.draw($("intraday-chart"), board.intraday);
     $("sl-label").textContent = "service level: answered within " + board.targets.sl_seconds + " s";
     $("clock").textContent = new Date(board.at * 1000).toLocaleTimeString();
     document.body.dataset.updated = String(board.at);
