@@ -283,14 +283,15 @@ async def _load(ctx: click.Context, date_from: datetime, date_to: datetime | Non
         await engine.dispose()
 
 
-def _emit(lines: Sequence[Any], csv_path: str) -> None:
+def _emit(lines: Sequence[Any], csv_path: str, tz: ZoneInfo) -> None:
+    """CSV with times in the call center's zone (``routing.timezone``), to the second."""
     from cti.stats.reports import write_csv
 
     if csv_path == "-":
-        write_csv(lines, sys.stdout)
+        write_csv(lines, sys.stdout, tz)
     else:
         with open(csv_path, "w", newline="", encoding="utf-8") as f:
-            write_csv(lines, f)
+            write_csv(lines, f, tz)
         click.echo(f"{len(lines)} lines written to {csv_path}", err=True)
 
 
@@ -313,7 +314,7 @@ def intervals_cmd(ctx: click.Context, date_from: datetime, date_to: datetime | N
 
     rows, tz = run(_load(ctx, date_from, date_to, queue))
     lines = interval_report(rows, tz, int(interval_min), sl_seconds, by_queue)
-    _emit(lines, csv_path)
+    _emit(lines, csv_path, tz)
     if svg_path:
         from cti.stats.charts import traffic_svg
 
@@ -334,7 +335,7 @@ def daily_cmd(ctx: click.Context, date_from: datetime, date_to: datetime | None,
     from cti.stats.reports import daily_report
 
     rows, tz = run(_load(ctx, date_from, date_to, queue))
-    _emit(daily_report(rows, tz, sl_seconds, by_queue), csv_path)
+    _emit(daily_report(rows, tz, sl_seconds, by_queue), csv_path, tz)
 
 
 @reports.command("queues")
@@ -345,8 +346,8 @@ def queues_cmd(ctx: click.Context, date_from: datetime, date_to: datetime | None
     from cti.cli import run
     from cti.stats.reports import queue_report
 
-    rows, _tz = run(_load(ctx, date_from, date_to, queue))
-    _emit(queue_report(rows, sl_seconds), csv_path)
+    rows, tz = run(_load(ctx, date_from, date_to, queue))
+    _emit(queue_report(rows, sl_seconds), csv_path, tz)
 
 
 @reports.command("agents")
@@ -358,7 +359,7 @@ def agents_cmd(ctx: click.Context, date_from: datetime, date_to: datetime | None
     from cti.stats.reports import agent_report
 
     rows, tz = run(_load(ctx, date_from, date_to, queue))
-    _emit(agent_report(rows, tz, 30, sl_seconds), csv_path)
+    _emit(agent_report(rows, tz, 30, sl_seconds), csv_path, tz)
 
 
 @reports.command("peaks")
@@ -373,6 +374,7 @@ def peaks_cmd(ctx: click.Context, date_from: datetime, date_to: datetime | None,
 
     from cti.cli import run
     from cti.stats.reports import find_peaks, interval_report
+    from cti.stats.timefmt import local_iso
 
     rows, tz = run(_load(ctx, date_from, date_to, queue))
     peaks = find_peaks(interval_report(rows, tz, int(interval_min), sl_seconds), ratio)
@@ -381,7 +383,7 @@ def peaks_cmd(ctx: click.Context, date_from: datetime, date_to: datetime | None,
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["start", "end", "offered", "busiest", "busiest_offered"])
         for p in peaks:
-            w.writerow([p.start.isoformat(), p.end.isoformat(), p.offered, p.busiest.isoformat(), p.busiest_offered])
+            w.writerow([local_iso(p.start, tz), local_iso(p.end, tz), p.offered, local_iso(p.busiest, tz), p.busiest_offered])
     finally:
         if f is not sys.stdout:
             f.close()

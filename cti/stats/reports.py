@@ -341,28 +341,35 @@ def find_peaks(lines: Sequence[Stats], ratio: float = 1.25) -> list[Peak]:
 CSV_FIELDS = [f.name for f in fields(Stats)]
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, tz: tzinfo | None = None) -> str:
     if v is None:
         return ""
-    if isinstance(v, datetime):
-        return v.isoformat()
+    if isinstance(v, datetime):  # ISO 8601 to the second, in the call center's zone when given
+        return (as_utc(v).astimezone(tz) if tz is not None else v).replace(microsecond=0).isoformat()
     if isinstance(v, float):
         return "" if math.isnan(v) else f"{v:.6g}"
     return str(v)
 
 
-def write_csv(lines: Iterable[Stats], out: TextIO) -> None:
-    """Report lines as CSV with a header row; empty cells where a rate is undefined."""
+def write_csv(lines: Iterable[Stats], out: TextIO, tz: tzinfo | None = None) -> None:
+    """Report lines as CSV with a header row; empty cells where a rate is undefined. Times to the second, in
+    ``tz`` (the call center's zone) when given."""
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_FIELDS)
     for s in lines:
-        w.writerow([_fmt(getattr(s, f)) for f in CSV_FIELDS])
+        w.writerow([_fmt(getattr(s, f), tz) for f in CSV_FIELDS])
 
 
-def to_csv(lines: Iterable[Stats]) -> str:
+def to_csv(lines: Iterable[Stats], tz: tzinfo | None = None) -> str:
     buf = io.StringIO()
-    write_csv(lines, buf)
+    write_csv(lines, buf, tz)
     return buf.getvalue()
+
+
+def period_total(rows: Iterable[CallRow], start: datetime, end: datetime, sl_seconds: float = 20.0) -> Stats:
+    """One line over all ``rows`` (all queues and agents) for the period [start, end)."""
+    rows = list(rows)
+    return _summarize(rows, start, end, ALL, ALL, sl_seconds, rows, None)
 
 
 async def load_calls(engine: Any, start: datetime, end: datetime, queue: str | None = None) -> list[CallRow]:
