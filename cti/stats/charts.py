@@ -9,7 +9,8 @@ Every text that comes from data is XML-escaped; the output is a standalone ``<sv
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from datetime import tzinfo
+from typing import Mapping, Sequence
 from xml.sax.saxutils import escape
 
 from cti.stats.reports import Stats
@@ -69,7 +70,7 @@ def _legend(items: Sequence[tuple[str, str, str]]) -> list[str]:
             dash = ' stroke-dasharray="6 4"' if kind == "dash" else ""
             out.append(f'<line x1="{x}" y1="{y - 5}" x2="{x + 14}" y2="{y - 5}" stroke="{color}" stroke-width="3"{dash}/>')
         out.append(f'<text x="{x + 20}" y="{y}">{escape(label)}</text>')
-        x += 30 + 7 * len(label)
+        x += 30 + sum(13 if ord(ch) > 0x2E80 else 7 for ch in label)  # CJK glyphs are wider
     return out
 
 
@@ -110,13 +111,20 @@ def staffing_svg(
     return "\n".join(out)
 
 
-def traffic_svg(lines: Sequence[Stats], title: str = "Offered and answered calls", label_fmt: str = "%H:%M") -> str:
-    """Offered (grey) and answered (green) bars per interval of an interval report, service level as a line."""
+TRAFFIC_NAMES = {"offered": "offered", "answered": "answered", "service_level": "service level", "calls": "calls"}
+
+
+def traffic_svg(lines: Sequence[Stats], title: str = "Offered and answered calls", label_fmt: str = "%H:%M",
+                names: Mapping[str, str] | None = None, tz: tzinfo | None = None) -> str:
+    """Offered (grey) and answered (green) bars per interval of an interval report, service level as a line.
+
+    ``names`` translates the legend and axes (keys of :data:`TRAFFIC_NAMES`); ``tz`` the zone of the labels."""
     lines = list(lines)
-    labels = [s.start.strftime(label_fmt) for s in lines]
+    nm = {**TRAFFIC_NAMES, **(names or {})}
+    labels = [(s.start.astimezone(tz) if tz else s.start).strftime(label_fmt) for s in lines]
     ymax = _nice_max(max((s.offered for s in lines), default=1))
     pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
-    out = _frame(title, labels, ymax, "calls", right_axis=f"service level ({lines[0].sl_seconds:g} s)" if lines else None)
+    out = _frame(title, labels, ymax, nm["calls"], right_axis=f"{nm['service_level']} ({lines[0].sl_seconds:g} s)" if lines else None)
     n = max(1, len(lines))
     bw = pw / n
     pts = []
@@ -126,12 +134,12 @@ def traffic_svg(lines: Sequence[Stats], title: str = "Offered and answered calls
             h = ph * value / ymax
             out.append(
                 f'<rect x="{x + bw * off:.1f}" y="{TOP + ph - h:.1f}" width="{bw * 0.4:.1f}" height="{h:.1f}" fill="{color}">'
-                f"<title>{escape(labels[i])} {kind}: {value}</title></rect>"
+                f"<title>{escape(labels[i])} {escape(nm[kind])}: {value}</title></rect>"
             )
         if s.service_level is not None:
             pts.append(f"{x + bw / 2:.1f},{TOP + ph - ph * s.service_level:.1f}")
     if pts:
         out.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="{COLORS["sl"]}" stroke-width="2"/>')
-    out += _legend([("offered", COLORS["offered"], "bar"), ("answered", COLORS["answered"], "bar"), ("service level", COLORS["sl"], "line")])
+    out += _legend([(nm["offered"], COLORS["offered"], "bar"), (nm["answered"], COLORS["answered"], "bar"), (nm["service_level"], COLORS["sl"], "line")])
     out.append("</svg>")
     return "\n".join(out)

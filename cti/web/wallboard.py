@@ -278,6 +278,9 @@ def add_wallboard_routes(app: web.Application, daemon: Any, gate: Gate, hub: Any
     app.router.add_get("/api/wallboard", board.api)
     app.router.add_get("/ws/wallboard", board.ws)
     app.router.add_get("/metrics", metrics.handle)
+    from cti.web.reports import add_report_routes
+
+    add_report_routes(app, daemon, gate)  # /reports, /api/reports[/chart.svg|/export.csv|/export.pdf]
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         await metrics.start()
