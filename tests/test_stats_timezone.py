@@ -1,5 +1,6 @@
-"""Times are shown in the call center's zone (routing.timezone), to the second: the CLI's reports, the API
-(/api/reports, /api/wallboard) and the reports page (the browser in UTC, the call center in Asia/Shanghai)."""
+"""Times are shown in the call center's zone (routing.timezone = Asia/Shanghai), to the second: the CLI's reports
+and /api/wallboard here; /api/reports in test_reports_http.py, the reports page (the browser in UTC) in
+test_reports_browser.py and the wallboard chart's half hours in test_wallboard_chart_browser.py."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from cti.db.engine import create_engine
 from cti.db.schema import init_schema
 from cti.db.tables import calls
 from cti.stats.cli import reports
+from cti.web.wallboard import WALLBOARD
 from test_staffing_cli import invoke
+from test_web_support import web  # noqa: F401  (fixture)
 
 TZ = ZoneInfo("Asia/Shanghai")
 MICROS = re.compile(r"\d\d:\d\d:\d\d\.\d+")
@@ -54,3 +57,16 @@ def test_cli_reports_show_local_times_without_microseconds(db_url: str) -> None:
     r = invoke(reports, ["queues", "--from", "2026-12-07"], env)
     (row,) = list(csv.DictReader(io.StringIO(r.output)))
     assert row["start"] == "2026-12-07T09:30:15+08:00"
+
+
+async def test_the_wallboard_api_gives_its_times_in_the_call_centers_zone(web):  # noqa: F811
+    import json
+
+    board = web.daemon.web.app[WALLBOARD]
+    board.clock = lambda: STARTED.timestamp()  # 09:30:15.123456 in Shanghai
+    async with web.http.get(web.base + "/api/wallboard", headers=web.auth(await web.login("sue"))) as r:
+        text = await r.text()
+    data = json.loads(text)
+    assert data["timezone"] == "Asia/Shanghai"
+    assert data["at_local"] == "2026-12-07T09:30:15+08:00" and data["day_start_local"] == "2026-12-07T00:00:00+08:00"
+    assert not MICROS.search(text)
