@@ -116,3 +116,60 @@ async def test_admin_remaps_a_number_and_tests_a_caller(web: Web, browser, tmp_p
     await page.click(".topbar .lang-btn[data-lang='zh']")
     await page.wait_for_selector("#t-run:has-text('现在走哪条路由')")
     assert errors == []
+
+
+BUTTON_LINES = """(b) => {
+    const cs = getComputedStyle(b);
+    const fs = parseFloat(cs.fontSize);
+    const lh = cs.lineHeight === "normal" ? fs * 1.2 : parseFloat(cs.lineHeight);
+    const content = b.clientHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom);
+    const range = document.createRange(); range.selectNodeContents(b);
+    const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+    return {content, lh, lines: tops.size, text: b.textContent};
+}"""
+
+
+async def test_every_error_at_once_in_chinese_and_buttons_on_one_line(web: Web, browser):
+    """Issue 18, item 11: one save lists every bad field (a bad queue, hours, time zone, cross-sell text that is
+    not JSON) in the page's language (the API's stable codes, translated); the remove buttons keep their word on
+    one line; the favicon is served."""
+    async with web.http.get(web.base + "/favicon.ico") as r:
+        assert r.status == 200 and r.content_type == "image/svg+xml" and b"<svg" in await r.read()
+    page = await browser.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    await page.goto(web.base + "/routing")
+    await page.click(".lang-btn[data-lang='zh']")
+    assert await page.get_attribute("link[rel=icon]", "href") == "/static/favicon.svg"
+    async with web.http.get(web.base + "/static/favicon.svg") as r:
+        assert r.status == 200
+    await page.fill("#login-username", "adam")
+    await page.fill("#login-password", PASSWORD)
+    await page.click("#login-submit")
+    await page.wait_for_selector("#main-view:not(.hidden)")
+    await page.click("#dids-add")
+    row = page.locator("#dids tbody tr").last
+    await row.locator(".k").fill(DID)
+    await row.locator(".v").fill("sales")
+    await page.fill("#hours-0", "25:00-26:00")
+    await page.fill("#f-timezone", "Mars/Olympus")
+    await page.fill("#f-crosssell", "[{ not json")
+    await page.click("#save")
+    await page.wait_for_selector("#errors li:has-text('crosssell')")
+    items = await page.locator("#errors li").all_inner_texts()
+    text = "\n".join(items)
+    for field in (f"dids.{DID}", "hours.0", "timezone", "crosssell"):
+        assert field in text, (field, items)
+    assert "未知队列“sales”" in text and "未知时区“Mars/Olympus”" in text and "交叉销售规则不是有效的 JSON 列表" in text
+    for english in ("unknown queue", "expected", "time zone"):
+        assert english not in text, items
+    async with web.http.get(web.base + "/api/routing/versions", headers=web.auth(await web.login("adam"))) as r:
+        assert (await r.json())["versions"] == []  # nothing saved
+
+    # the remove buttons: one line of text, in both languages
+    for lang in ("zh", "en"):
+        await page.click(f".topbar .lang-btn[data-lang='{lang}']")
+        for b in await page.locator("table.kv .rm").all():
+            m = await b.evaluate(BUTTON_LINES)
+            assert m["lines"] == 1 and m["content"] < 1.5 * m["lh"], m
+    assert errors == []

@@ -45,11 +45,16 @@ MAX_PRIORITY = 1000
 
 @dataclass(frozen=True)
 class FieldError:
+    """A bad field: ``message`` is English for API clients, ``code`` (and ``params``) a stable key the pages
+    translate (routing.js ``err.<code>``)."""
+
     field: str
     message: str
+    code: str = "invalid"
+    params: tuple[tuple[str, str], ...] = ()
 
-    def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message}
+    def as_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "message": self.message, "code": self.code, "params": dict(self.params)}
 
 
 class RulesInvalid(ValueError):
@@ -125,34 +130,36 @@ def validate(doc: Any) -> ValidRules:
     """The document as rules, or :class:`RulesInvalid` listing every bad field."""
     errs: list[FieldError] = []
 
-    def bad(field: str, message: str) -> None:
-        errs.append(FieldError(field, message))
+    def bad(field: str, message: str, code: str = "invalid", **params: Any) -> None:
+        # params are the caller's text: lone surrogates escaped so the JSON answer encodes
+        errs.append(FieldError(field, message, code, tuple(
+            (k, str(v).encode("utf-8", "backslashreplace").decode("utf-8")) for k, v in params.items())))
 
     if not isinstance(doc, Mapping):
-        raise RulesInvalid([FieldError("rules", "expected a JSON object")])
+        raise RulesInvalid([FieldError("rules", "expected a JSON object", "object")])
     for key in sorted(set(doc) - set(FIELDS)):
-        bad(key, "unknown field")
+        bad(key, "unknown field", "unknown_field")
     for key in FIELDS:
         if key not in doc:
-            bad(key, "required")
+            bad(key, "required", "required")
     if errs:
         raise RulesInvalid(errs)
 
     queues = doc["queues"]
     if not isinstance(queues, list) or not queues or not all(isinstance(q, str) and _QUEUE.match(q) for q in queues):
-        bad("queues", "expected a non-empty list of queue names (letters, digits, - and _)")
+        bad("queues", "expected a non-empty list of queue names (letters, digits, - and _)", "queues_list")
         queues = []
     elif len(set(queues)) != len(queues):
-        bad("queues", "a queue is listed twice")
+        bad("queues", "a queue is listed twice", "queue_twice")
     elif "complaints" not in queues:
-        bad("queues", "must include 'complaints' (callers with an open complaint go there)")
+        bad("queues", "must include 'complaints' (callers with an open complaint go there)", "complaints_queue")
     known = set(queues)
 
     def queue(field: str, value: Any, *, empty_ok: bool = False) -> str:
         if empty_ok and value == "":
             return ""
         if not isinstance(value, str) or value not in known:
-            bad(field, f"unknown queue {value!r} (not in queues)")
+            bad(field, f"unknown queue {value!r} (not in queues)", "unknown_queue", value=value)
             return ""
         return value
 
@@ -160,12 +167,12 @@ def validate(doc: Any) -> ValidRules:
     afterhours = queue("afterhours_queue", doc["afterhours_queue"], empty_ok=True)
     lang = doc["default_language"]
     if lang not in LANGUAGES:
-        bad("default_language", f"expected one of {', '.join(LANGUAGES)}")
+        bad("default_language", f"expected one of {', '.join(LANGUAGES)}", "language")
 
     def table(name: str) -> dict[str, Any]:
         value = doc[name]
         if not isinstance(value, Mapping):
-            bad(name, "expected an object")
+            bad(name, "expected an object", "object")
             return {}
         return dict(value)
 
@@ -173,21 +180,21 @@ def validate(doc: Any) -> ValidRules:
     for number, q in table("dids").items():
         digits = _digits(number)
         if len(digits) < 3 or not re.fullmatch(r"\+?[0-9 -]+", number.strip()):
-            bad(f"dids.{number}", "expected a phone number (digits)")
+            bad(f"dids.{number}", "expected a phone number (digits)", "phone")
         elif digits in dids:
-            bad(f"dids.{number}", "number listed twice")
+            bad(f"dids.{number}", "number listed twice", "number_twice")
         else:
             dids[digits] = queue(f"dids.{number}", q)
     ivr: dict[str, str] = {}
     for digit, q in table("ivr").items():
         if not _IVR_KEY.match(digit):
-            bad(f"ivr.{digit}", "expected 1-4 keypad digits (0-9, *, #)")
+            bad(f"ivr.{digit}", "expected 1-4 keypad digits (0-9, *, #)", "ivr_digits")
         else:
             ivr[digit] = queue(f"ivr.{digit}", q)
     products: dict[str, str] = {}
     for line, q in table("product_queues").items():
         if not line.strip():
-            bad("product_queues", "empty product line")
+            bad("product_queues", "empty product line", "empty_line")
         else:
             products[line.strip()] = queue(f"product_queues.{line}", q)
 
@@ -195,18 +202,18 @@ def validate(doc: Any) -> ValidRules:
     for name in ("base_priority", "vip_priority", "complaint_priority"):
         v = doc[name]
         if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_PRIORITY:
-            bad(name, f"expected an integer 0..{MAX_PRIORITY}")
+            bad(name, f"expected an integer 0..{MAX_PRIORITY}", "priority", max=MAX_PRIORITY)
         else:
             prio[name] = v
 
     tz: ZoneInfo | None = None
     if not isinstance(doc["timezone"], str) or not doc["timezone"]:
-        bad("timezone", "expected an IANA time zone such as Asia/Shanghai")
+        bad("timezone", "expected an IANA time zone such as Asia/Shanghai", "timezone")
     else:
         try:
             tz = ZoneInfo(doc["timezone"])
         except (ZoneInfoNotFoundError, ValueError):
-            bad("timezone", f"unknown time zone {doc['timezone']!r}")
+            bad("timezone", f"unknown time zone {doc['timezone']!r}", "unknown_timezone", value=doc["timezone"])
 
     hours = {}
     for day, span in table("hours").items():
@@ -215,12 +222,12 @@ def validate(doc: Any) -> ValidRules:
                 raise ValueError("expected HH:MM-HH:MM")
             hours.update(parse_hours({day: span}))
         except ValueError as exc:
-            bad(f"hours.{day}", str(exc))
+            bad(f"hours.{day}", str(exc), "hours")
 
     holidays: set[date] = set()
     raw_holidays = doc["holidays"]
     if not isinstance(raw_holidays, list):
-        bad("holidays", "expected a list of dates (YYYY-MM-DD)")
+        bad("holidays", "expected a list of dates (YYYY-MM-DD)", "dates")
     else:
         for i, d in enumerate(raw_holidays):
             try:
@@ -228,16 +235,16 @@ def validate(doc: Any) -> ValidRules:
                     raise ValueError
                 day_ = date.fromisoformat(d.strip())
             except ValueError:
-                bad(f"holidays[{i}]", f"{d!r}: expected a date YYYY-MM-DD")
+                bad(f"holidays[{i}]", f"{d!r}: expected a date YYYY-MM-DD", "date", value=d)
                 continue
             if day_ in holidays:
-                bad(f"holidays[{i}]", f"{d} listed twice")
+                bad(f"holidays[{i}]", f"{d} listed twice", "date_twice", value=d)
             holidays.add(day_)
 
     crosssell: tuple[Rule, ...] = ()
     raw_cs = doc["crosssell"]
     if not isinstance(raw_cs, list):
-        bad("crosssell", "expected a list of rules")
+        bad("crosssell", "expected a list of rules", "crosssell_list")
     else:
         ids: set[str] = set()
         parsed = []
@@ -245,10 +252,10 @@ def validate(doc: Any) -> ValidRules:
             try:
                 rule = parse_rules({"rule": [raw]})[0]
             except RuleError as exc:
-                bad(f"crosssell[{i}]", str(exc).replace("rule[0]", "rule"))
+                bad(f"crosssell[{i}]", str(exc).replace("rule[0]", "rule"), "crosssell_rule", detail=str(exc).replace("rule[0]", "rule"))
                 continue
             if rule.id in ids:
-                bad(f"crosssell[{i}]", f"rule id {rule.id!r} used twice")
+                bad(f"crosssell[{i}]", f"rule id {rule.id!r} used twice", "rule_twice", value=rule.id)
             ids.add(rule.id)
             parsed.append(rule)
         crosssell = tuple(parsed)

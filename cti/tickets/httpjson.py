@@ -23,8 +23,18 @@ Require = Callable[..., Awaitable[Any]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def error(cls: type[web.HTTPException], message: str) -> web.HTTPException:
-    return cls(text=json.dumps({"error": message}, ensure_ascii=False), content_type="application/json")
+#: the ``code`` of an error that names none, by HTTP status
+STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict",
+                413: "too_large", 429: "too_many", 502: "pbx_refused", 503: "unavailable"}
+
+
+def error(cls: type[web.HTTPException], message: str, code: str | None = None, **params: Any) -> web.HTTPException:
+    """A JSON error: ``error`` is English for API clients; ``code`` (with ``params``) a stable key that the
+    pages translate (``apierr.<code>`` in backoffice-i18n.js), by default the status's."""
+    data: dict[str, Any] = {"error": message, "code": code or STATUS_CODES.get(cls.status_code, "error")}
+    if params:
+        data["params"] = params
+    return cls(text=json.dumps(data, ensure_ascii=False, default=str), content_type="application/json")
 
 
 def reply(data: Any, status: int = 200) -> web.Response:
@@ -73,13 +83,15 @@ def domain_errors(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except TicketNotFound as exc:
-            raise error(web.HTTPNotFound, str(exc)) from None
+            raise error(web.HTTPNotFound, str(exc), getattr(exc, "code", None)) from None
         except (TicketForbidden, QuestionForbidden, OutOfScope) as exc:
-            raise error(web.HTTPForbidden, str(exc)) from None
-        except (IllegalTransition, TicketConflict) as exc:
-            raise error(web.HTTPConflict, str(exc)) from None
+            raise error(web.HTTPForbidden, str(exc), getattr(exc, "code", None)) from None
+        except IllegalTransition as exc:
+            raise error(web.HTTPConflict, str(exc), "illegal_transition", action=exc.action, status=exc.status) from None
+        except TicketConflict as exc:
+            raise error(web.HTTPConflict, str(exc), "changed") from None
         except (TicketError, QuestionError, ArticleError, OrgError) as exc:
             status = web.HTTPNotFound if str(exc).startswith("no ") else web.HTTPBadRequest
-            raise error(status, str(exc)) from None
+            raise error(status, str(exc), getattr(exc, "code", None)) from None
 
     return wrapped

@@ -14,7 +14,12 @@ from cti.tickets.states import AWAITING_ANSWER, allowed_actions
 
 
 class TicketError(ValueError):
-    """A ticket request that cannot be done; the message says why (safe to show the agent)."""
+    """A ticket request that cannot be done; the message says why (safe to show the agent), ``code`` (optional)
+    is the stable key the console translates."""
+
+    def __init__(self, message: str = "", code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class TicketNotFound(TicketError):

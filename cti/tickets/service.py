@@ -76,7 +76,7 @@ class TicketService:
         candidates = [p.agent_id for p in chart.responsible_for(product_line)]
         if not candidates:
             raise TicketError(f"no responsible person for product line {product_line or '(any)'}: "
-                              "give an owner, or add one to the org chart (`cti org add`)")
+                              "give an owner, or add one to the org chart (`cti org add`)", code="no_owner")
         # the front line first (deepest in the chart), then the least loaded
         depth = {a: len(chart.chain(a)) for a in candidates}
         deepest = max(depth.values())
@@ -91,12 +91,12 @@ class TicketService:
         if call is None:
             raise TicketError(f"no call {call_id}")
         if call.customer_id is not None and call.customer_id != customer_id:
-            raise TicketForbidden(f"call {call_id} is another customer's call")
+            raise TicketForbidden(f"call {call_id} is another customer's call", code="other_customer_call")
         if actor.role in SUPERVISOR_ROLES or verified:
             return
         iface = await interface_of(conn, actor.id) if actor.id is not None else None
         if actor.id is None or not (call.agent_id == actor.id or (iface and call.agent_interface == iface)):
-            raise TicketForbidden(f"call {call_id} is not a call you handled")
+            raise TicketForbidden(f"call {call_id} is not a call you handled", code="not_your_call")
 
     @staticmethod
     def _check_owner(actor: Actor, owner_id: int, chart: OrgChart) -> None:
@@ -106,7 +106,7 @@ class TicketService:
             return
         person = chart.get(owner_id)
         if person is None or not person.active or person.engineer:
-            raise TicketForbidden(f"owner: agent {owner_id} does not take tickets (ask a supervisor)")
+            raise TicketForbidden(f"owner: agent {owner_id} does not take tickets (ask a supervisor)", code="owner_not_frontline")
 
     async def create(self, actor: Actor, *, customer_id: int, description: str, category: str = "complaint",
                      product_line: str | None = None, call_id: int | None = None,
@@ -119,7 +119,7 @@ class TicketService:
         category = clean_category(category)
         description = clean_description(description)
         if not description:
-            raise TicketError("description: required")
+            raise TicketError("description: required", code="description_required")
         if product_line is not None and product_line not in PRODUCT_LINES:
             raise TicketError(f"product_line: {product_line!r} (expected {', '.join(PRODUCT_LINES)})")
         now = self.now()
@@ -162,7 +162,7 @@ class TicketService:
         """Apply ``action`` (answer, resolve, close, reopen); IllegalTransition/TicketForbidden explain refusals."""
         detail = clean_description(detail)
         if action == "answer" and not detail:
-            raise TicketError("answer: the answer text is required")
+            raise TicketError("answer: the answer text is required", code="text_required")
         now = self.now()
         async with self.sm() as session, session.begin():
             conn = await session.connection()

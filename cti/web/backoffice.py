@@ -66,7 +66,7 @@ def add_backoffice_routes(app: web.Application, daemon: Any, gate: Gate, writer:
                     row is not None and (row.agent_id == account.id or
                                          (account.interface and row.agent_interface == account.interface)))
                 if not mine:
-                    raise error(web.HTTPForbidden, "not your call")
+                    raise error(web.HTTPForbidden, "not your call", "not_your_call")
             if row is None:  # the recorder writes it within a second; the ticket must not wait for it
                 ins = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(calls).values(
                     server=server, uniqueid=uniqueid, started_at=datetime.now(timezone.utc), customer_id=customer_id,

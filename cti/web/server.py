@@ -112,6 +112,7 @@ class WebServer:
         app.router.add_get("/ws", self.ws.handle)
         app.router.add_get("/", self._index)
         app.router.add_static("/static/", STATIC, append_version=False)
+        app.router.add_get("/favicon.ico", self._favicon)  # browsers ask for it on every page; the pages link the SVG
         self.wallboard = add_wallboard_routes(app, self.daemon, self.gate, self.hub)  # /wallboard, /api/wallboard, /ws/wallboard, /metrics
         # tickets, org chart, knowledge base (/api/tickets, /api/org, /api/kb) + their websocket notifications
         add_backoffice_routes(app, self.daemon, self.gate, self.api._writer, self.hub)
@@ -124,6 +125,10 @@ class WebServer:
         # routing rules admin page (/routing, /api/routing/*; admin only): versioned, hot-swapped into FastAGI
         add_routing_routes(app, self.daemon, self.gate, self.api._writer, self.hub)
         return app
+
+    async def _favicon(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "favicon.svg", headers={"Content-Type": "image/svg+xml",
+                                                                 "Cache-Control": "max-age=86400"})
 
     async def _index(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "index.html")

@@ -23,6 +23,17 @@
       versions: "版本", "v.by": "修改人", "v.at": "时间", "v.comment": "说明", "v.activate": "启用", "v.active": "当前",
       "v.config": "配置文件（未保存过）", version: "版本 ",
       days: ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
+      "err.invalid": "无效", "err.object": "应为对象", "err.unknown_field": "未知字段", "err.required": "必填",
+      "err.queues_list": "应为非空的队列名列表（字母、数字、- 和 _）", "err.queue_twice": "有队列重复",
+      "err.complaints_queue": "必须包含 complaints 队列（有未结投诉的来电进入该队列）",
+      "err.unknown_queue": "未知队列“{value}”（不在队列列表中）", "err.language": "应为 zh 或 en",
+      "err.phone": "应为电话号码（数字）", "err.number_twice": "号码重复", "err.ivr_digits": "应为 1-4 位按键（0-9、*、#）",
+      "err.empty_line": "产品线为空", "err.priority": "应为 0 到 {max} 的整数",
+      "err.timezone": "应为 IANA 时区，如 Asia/Shanghai", "err.unknown_timezone": "未知时区“{value}”",
+      "err.hours": "应为 HH:MM-HH:MM", "err.dates": "应为日期列表（YYYY-MM-DD）", "err.date": "“{value}”：应为日期 YYYY-MM-DD",
+      "err.date_twice": "{value} 重复", "err.crosssell_list": "交叉销售规则不是有效的 JSON 列表",
+      "err.crosssell_rule": "交叉销售规则有误", "err.rule_twice": "规则编号“{value}”重复",
+      "err.http": "请求失败（HTTP {status}）",
     },
     en: {
       "login.title": "Routing rules · admin login", "login.username": "Username", "login.password": "Password",
@@ -46,6 +57,17 @@
       versions: "Versions", "v.by": "By", "v.at": "When", "v.comment": "Comment", "v.activate": "Activate",
       "v.active": "active", "v.config": "file config (never saved)", version: "version ",
       days: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+      "err.invalid": "invalid", "err.object": "expected an object", "err.unknown_field": "unknown field", "err.required": "required",
+      "err.queues_list": "expected a non-empty list of queue names (letters, digits, - and _)", "err.queue_twice": "a queue is listed twice",
+      "err.complaints_queue": "must include 'complaints' (callers with an open complaint go there)",
+      "err.unknown_queue": "unknown queue '{value}' (not in queues)", "err.language": "expected zh or en",
+      "err.phone": "expected a phone number (digits)", "err.number_twice": "number listed twice", "err.ivr_digits": "expected 1-4 keypad digits (0-9, *, #)",
+      "err.empty_line": "empty product line", "err.priority": "expected an integer 0..{max}",
+      "err.timezone": "expected an IANA time zone such as Asia/Shanghai", "err.unknown_timezone": "unknown time zone '{value}'",
+      "err.hours": "expected HH:MM-HH:MM", "err.dates": "expected a list of dates (YYYY-MM-DD)", "err.date": "'{value}': expected a date YYYY-MM-DD",
+      "err.date_twice": "{value} listed twice", "err.crosssell_list": "The cross-sell rules are not a valid JSON list",
+      "err.crosssell_rule": "invalid rule: {detail}", "err.rule_twice": "rule id '{value}' used twice",
+      "err.http": "request failed (HTTP {status})",
     },
   };
   let lang = localStorage.getItem("cti.lang") || ((navigator.language || "zh").toLowerCase().startsWith("zh") ? "zh" : "en");
@@ -136,9 +158,11 @@
 
   function num(id) { const v = $(id).value.trim(); return v === "" || isNaN(Number(v)) ? v : Number(v); }
 
+  // the form as a rules document; cross-sell text that is not JSON is sent as the text itself, which the server
+  // refuses with its field named together with every other error (nothing is saved)
   function read() {
     let crosssell;
-    try { crosssell = JSON.parse($("f-crosssell").value || "[]"); } catch (e) { throw new Error(t("crosssell.json")); }
+    try { crosssell = JSON.parse($("f-crosssell").value || "[]"); } catch (e) { crosssell = $("f-crosssell").value; }
     const hours = {};
     for (let d = 0; d < 7; d++) { const v = $(`hours-${d}`).value.trim(); if (v) hours[String(d)] = v; }
     return {
@@ -154,13 +178,24 @@
     };
   }
 
+  // an API field error {field, message, code, params} in the page's language (the English message for unknown codes)
+  function errText(e) {
+    const key = "err." + (e.code || "");
+    const tpl = e.code && (T[lang][key] ?? T.en[key]);
+    const msg = tpl ? tpl.replace(/\{(\w+)\}/g, (_, k) => String((e.params || {})[k] ?? "")) : (e.message || "");
+    return e.field ? `${e.field}: ${msg}` : msg;
+  }
+  function failure(r) {
+    return r.data && r.data.code ? errText(r.data) : t("err.http").replace("{status}", String(r.status));
+  }
+
   function showErrors(errors) {
     const ul = $("errors");
     ul.replaceChildren();
     document.querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
     for (const e of errors) {
       const li = document.createElement("li");
-      li.textContent = e.field ? `${e.field}: ${e.message}` : e.message;
+      li.textContent = errText(e);
       ul.appendChild(li);
       const top = (e.field || "").split(/[.[]/)[0];
       const el = document.querySelector(`[data-field="${CSS.escape(e.field || "")}"]`) || document.querySelector(`[data-field="${CSS.escape(top)}"]`);
@@ -195,7 +230,7 @@
         b.addEventListener("click", async () => {
           const res = await api("POST", `/api/routing/versions/${v.version}/activate`);
           if (res.ok) { info = res.data; fill(res.data.rules); showVersion(); showErrors([]); $("save-status").textContent = t("version") + v.version + " ✓"; await loadVersions(); }
-          else showErrors((res.data && res.data.errors) || [{ message: (res.data && res.data.error) || String(res.status) }]);
+          else showErrors((res.data && res.data.errors) || [{ message: failure(res) }]);
         });
         td.appendChild(b);
       }
@@ -211,7 +246,7 @@
       if (r.status === 403) $("login-error").textContent = t("login.admin");
       return;
     }
-    if (!r.ok) throw new Error((r.data && r.data.error) || String(r.status));
+    if (!r.ok) throw new Error(failure(r));
     info = r.data;
     fill(r.data.rules);
     showVersion();
@@ -222,8 +257,7 @@
   async function save(ev) {
     ev.preventDefault();
     $("save-status").textContent = "";
-    let doc;
-    try { doc = read(); } catch (e) { showErrors([{ field: "crosssell", message: e.message }]); return; }
+    const doc = read();
     $("save").disabled = true;
     try {
       const r = await api("PUT", "/api/routing/rules", { rules: doc, comment: $("f-comment").value.trim() });
@@ -236,7 +270,7 @@
         showErrors(r.data.errors);
         const li = document.createElement("li"); li.textContent = t("invalid"); $("errors").prepend(li);
       } else {
-        showErrors([{ message: (r.data && r.data.error) || String(r.status) }]);
+        showErrors([{ message: failure(r) }]);
       }
     } finally { $("save").disabled = false; }
   }
@@ -246,13 +280,11 @@
     const body = { callerid: $("t-callerid").value.trim(), dialed: $("t-dialed").value.trim() };
     if ($("t-ivr").value.trim()) body.ivr_choice = $("t-ivr").value.trim();
     if ($("t-at").value.trim()) body.at = $("t-at").value.trim();
-    if ($("t-draft").checked) {
-      try { body.rules = read(); } catch (e) { $("t-error").textContent = e.message; return; }
-    }
+    if ($("t-draft").checked) body.rules = read();
     const r = await api("POST", "/api/routing/test", body);
     if (!r.ok) {
       $("t-result").classList.add("hidden");
-      $("t-error").textContent = r.data && r.data.errors ? r.data.errors.map((e) => `${e.field}: ${e.message}`).join("; ") : ((r.data && r.data.error) || String(r.status));
+      $("t-error").textContent = r.data && r.data.errors ? r.data.errors.map(errText).join("; ") : failure(r);
       return;
     }
     const d = r.data;
