@@ -105,7 +105,7 @@ class Console:
         return await asyncio.wait_for(loop(), timeout)
 
 
-async def until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+async def until(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
     """Poll ``check()`` (sync or async) until it returns something truthy."""
     deadline = time.monotonic() + timeout
     while True:
@@ -115,7 +115,7 @@ async def until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(f"{what} not met within {timeout} s")
         await asyncio.sleep(0.02)
 
 

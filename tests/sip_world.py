@@ -27,16 +27,16 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import numpy as np
 
 from asterisk_pbx import Pbx, ami_secret, free_port, set_line
+from e2e_world import until
 
 SIPP = shutil.which("sipp") or "sipp"
 SCENARIOS = Path(__file__).resolve().parent / "sipp"
@@ -286,20 +286,6 @@ class Console:
         await self.ws.close()
         if self._reader:
             self._reader.cancel()
-
-
-async def until(check: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    """Poll ``check()`` (sync or async) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if isinstance(value, Awaitable):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        await asyncio.sleep(0.05)
 
 
 __all__ = ["AGENTS", "AGENT_PASSWORD", "Caller", "Console", "Phone", "ami_secret", "best_match", "cti", "cti_env",
