@@ -3,6 +3,7 @@ Shanghai intervals to the minute, the chart is drawn, and the CSV and PDF links 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 
@@ -34,7 +35,7 @@ async def test_the_reports_page_shows_charts_and_exports_csv_and_pdf(web: Web, b
     await page.fill("#f-from", DAY)
     await page.fill("#f-to", DAY)
     await page.click("#f-show")
-    await page.wait_for_function("document.body.dataset.loaded && document.body.dataset.loaded.includes('2026-12-07')")
+    await page.wait_for_selector('body[data-loaded*="from=2026-12-07"]')  # (the page's CSP forbids eval)
 
     # intervals in Shanghai time (09:01:02.123456 +08:00 is 01:01 UTC), to the minute
     labels = await page.eval_on_selector_all("#report-table tbody td[data-field=label]", "es => es.map(e => e.textContent)")
@@ -48,8 +49,12 @@ async def test_the_reports_page_shows_charts_and_exports_csv_and_pdf(web: Web, b
     assert await page.inner_text("#export-pdf") == "导出 PDF"
 
     # the chart: the server's SVG, loaded and drawn
-    await page.wait_for_function("document.getElementById('chart-traffic').complete")
-    size = await page.eval_on_selector("#chart-traffic", "i => [i.naturalWidth, i.getBoundingClientRect().height]")
+    size = [0, 0]
+    for _ in range(100):
+        size = await page.eval_on_selector("#chart-traffic", "i => [i.complete ? i.naturalWidth : 0, i.getBoundingClientRect().height]")
+        if size[0]:
+            break
+        await asyncio.sleep(0.1)
     assert size[0] == 960 and size[1] > 100
 
     async with page.expect_download() as info:

@@ -59,16 +59,20 @@
     $("report-view").classList.toggle("hidden", view !== "report");
   }
 
+  let seq = 0;  // a slower earlier answer must not overwrite a later one
   async function load() {
-    const q = query();
+    const q = query(), mine = ++seq;
     const r = await fetch("/api/reports?" + q, { credentials: "same-origin" });
+    if (mine !== seq) return;
     if (r.status === 401 || r.status === 403) {
       show("login");
       if (r.status === 403) $("login-error").textContent = t("rep.denied");
       return;
     }
     if (!r.ok) throw new Error("reports: HTTP " + r.status);
-    render(await r.json(), q);
+    const data = await r.json();
+    if (mine !== seq) return;
+    render(data, q);
     show("report");
   }
 
