@@ -6,7 +6,8 @@ No other module creates an engine, a bus, a server or a global; they receive wha
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
 
 import structlog
 
@@ -38,21 +39,24 @@ log = structlog.get_logger(__name__)
 class Daemon:
     """cti serve: FastAGI + AMI + greeting synthesis (+ HTTP/websocket when configured)."""
 
-    def __init__(self, settings: Settings, *, bus: EventBus | None = None) -> None:
+    def __init__(self, settings: Settings, *, bus: EventBus | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
+        #: epoch seconds of "now" for every record, board and deadline (``cti demo``: its simulated day)
+        self.clock = clock
         self.engine = create_engine(settings.database.url, settings.database.echo)
         self.sessionmaker = sessionmaker(self.engine)
         self.node_id = make_node_id(settings.cluster.node_id)
         self.bus: EventBus = bus or create_bus(settings.bus, self.node_id, resume=bool(settings.cluster.node_id))
         self.greetings = GreetingService(settings.greeting, self.sessionmaker)
-        self.ami = AmiService(ami_endpoints(settings)[0], self.bus, self.sessionmaker)
-        self.tickets = build_scheduler(settings.tickets, self.sessionmaker, self.bus)
+        self.ami = AmiService(ami_endpoints(settings)[0], self.bus, self.sessionmaker, clock=clock)
+        self.tickets = build_scheduler(settings.tickets, self.sessionmaker, self.bus, clock=clock)
         #: outbound follow-ups: ONE service (its dials and their call.originate_result must meet), used by
         #: the web routes; its scheduler consumes the bus (results, ticket/wrap-up/outbound events)
         ob = settings.outbound.build()
         self.outbound = OutboundService(self.sessionmaker, self.ami, self.bus, policy=ob.policy, rules=ob.rules,
                                         credits=ob.credits, context=ob.context,
-                                        originate_timeout_ms=ob.originate_timeout_ms)
+                                        originate_timeout_ms=ob.originate_timeout_ms, clock=clock)
         self.outbound_scheduler = OutboundScheduler(self.outbound, self.bus, interval=ob.sweep_interval_s)
         #: several nodes (bus on Redis) or several Asterisks: AMI consumers and the ticket
         #: scheduler run under leases (cti/cluster/runtime.py) instead of directly below
@@ -61,8 +65,8 @@ class Daemon:
             from cti.cluster.runtime import ClusterRuntime
 
             self.cluster = ClusterRuntime(
-                settings, self.node_id, lambda cfg: AmiService(cfg, self.bus, self.sessionmaker),
-                lambda: build_scheduler(settings.tickets, self.sessionmaker, self.bus), bus=self.bus)
+                settings, self.node_id, lambda cfg: AmiService(cfg, self.bus, self.sessionmaker, clock=clock),
+                lambda: build_scheduler(settings.tickets, self.sessionmaker, self.bus, clock=clock), bus=self.bus)
         self.lookup: CallerLookup | None = None
         self.routes: InboundRoutes | None = None
         self.agi: AgiServer | None = None
@@ -103,7 +107,7 @@ class Daemon:
                     "route": "fallback",
                     "lang": variables.get("CTI_LANG"),
                     "ivr_choice": None,
-                    "at": time.time(),
+                    "at": self.clock(),
                 },
             )
         metrics = getattr(self, "metrics", None)
@@ -131,6 +135,7 @@ class Daemon:
                 sound_prefix=s.greeting.sound_prefix,
                 greetings=self.greetings,
                 on_decision=self._publish_decision,
+                clock=lambda: datetime.fromtimestamp(self.clock(), timezone.utc),
             )
             await self.greetings.start()
             self._started.append("greetings")

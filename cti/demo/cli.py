@@ -7,13 +7,16 @@ import csv
 import shutil
 import signal
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 import structlog
 
 from cti.demo.data import ADMIN_PASSWORD, AGENT_PASSWORD, SUPERVISOR_PASSWORD, DemoCustomer, Roster, demo_customers, roster
-from cti.demo.world import DemoOptions, DemoRunner, demo_settings
+from cti.demo.org import ORG
+from cti.demo.seed import ESCALATES_AFTER_S
+from cti.demo.world import DemoOptions, DemoRunner, demo_settings, demo_start_epoch
 
 
 def _say(text: str = "") -> None:
@@ -63,7 +66,9 @@ async def prepare(opts: DemoOptions, people: list[DemoCustomer], team: Roster) -
     engine = create_engine(settings.database.url)
     try:
         await init_schema(engine)
-        seeded = await seed_world(engine, people, team, region=settings.phone.default_region)
+        seeded = await seed_world(engine, people, team, region=settings.phone.default_region,
+                                  now=datetime.fromtimestamp(demo_start_epoch(opts), timezone.utc),
+                                  policy=settings.tickets.policy())
     finally:
         await engine.dispose()
     if seeded.created:
@@ -105,6 +110,10 @@ def banner(runner: DemoRunner) -> str:
         f"    simulated colleagues answer in about {o.colleague_answer_s:g} s ({sizes} agents in all; log in as "
         f"any of them, e.g. mobile2)",
         f"  supervisor:     {team.supervisor} / {SUPERVISOR_PASSWORD}",
+        f"  complaints:     owners {', '.join(m.username for m in ORG if m.product_line)} -> managers "
+        f"{', '.join(m.username for m in ORG if m.manager and not m.product_line)} -> "
+        f"{ORG[0].username} (password {AGENT_PASSWORD}); a seeded complaint escalates "
+        f"{ESCALATES_AFTER_S / 60:g} simulated minutes into the first day",
         f"  admin:          {team.admin} / {ADMIN_PASSWORD}",
         "",
         f"  simulated Asterisk: AMI 127.0.0.1:{pbx.ami_port} (user cti / cti-secret); it calls cti's FastAGI at "
@@ -130,6 +139,7 @@ async def run_demo(opts: DemoOptions, status_every: float = 60.0) -> None:
     runner = DemoRunner(opts, team, people)
     await runner.start()
     _say(banner(runner))
+    watcher = asyncio.create_task(say_escalations(runner), name="demo-escalations")
     try:
         while not stop.is_set():
             try:
@@ -137,6 +147,8 @@ async def run_demo(opts: DemoOptions, status_every: float = 60.0) -> None:
             except asyncio.TimeoutError:
                 _say(status_line(runner))
     finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
         _say("stopping...")
         pbx = runner.pbx
         calls = pbx.processed_calls if pbx is not None else 0
@@ -144,13 +156,49 @@ async def run_demo(opts: DemoOptions, status_every: float = 60.0) -> None:
         _say(f"cti demo stopped after {calls} simulated calls.")
 
 
+def _hhmm(epoch: float, timezone_name: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromtimestamp(epoch, ZoneInfo(timezone_name)).strftime("%H:%M")
+
+
+async def escalation_line(runner: DemoRunner, payload: dict) -> str:
+    """``[09:10 simulated] complaint #1 missed its deadline: escalated from X to Y`` (one line, zh + en names)."""
+    from sqlalchemy import select
+
+    from cti.db.tables import agents
+
+    daemon = runner.daemon
+    assert daemon is not None
+    ids = [i for i in (payload.get("from_owner_id"), payload.get("owner_id")) if i is not None]
+    async with daemon.engine.connect() as conn:
+        names = {r.id: r.display_name or r.username for r in await conn.execute(
+            select(agents.c.id, agents.c.username, agents.c.display_name).where(agents.c.id.in_(ids)))}
+    when = _hhmm(float(payload.get("at") or daemon.clock()), daemon.settings.routing.timezone)
+    return (f"[{when} simulated] ticket #{payload.get('ticket_id')} missed its deadline: escalated from "
+            f"{names.get(payload.get('from_owner_id'), '-')} to {names.get(payload.get('owner_id'), '-')}")
+
+
+async def say_escalations(runner: DemoRunner) -> None:
+    """Print each ticket escalation as it happens (on the simulated clock)."""
+    from cti.tickets.topics import TICKET_ESCALATED
+
+    assert runner.daemon is not None
+    sub = runner.daemon.bus.subscribe(TICKET_ESCALATED)
+    try:
+        async for msg in sub:
+            _say(await escalation_line(runner, msg.payload))
+    finally:
+        sub.close()
+
+
 def status_line(runner: DemoRunner) -> str:
     pbx, daemon = runner.pbx, runner.daemon
     if pbx is None or daemon is None:
         return ""
-    snap = daemon.ami.state.snapshot(time.time())
+    snap = daemon.ami.state.snapshot(daemon.clock())
     waiting = sum(q.get("waiting_count", 0) for q in snap["queues"])
-    sim_time = time.strftime("%H:%M", time.localtime(pbx.clock.now()))
+    sim_time = _hhmm(pbx.clock.now(), daemon.settings.routing.timezone)
     return (f"[{sim_time} simulated] {pbx.processed_calls} calls done, {len(snap['calls'])} live, {waiting} waiting; "
             f"AMI {'up' if daemon.ami.connected else 'DOWN'}")
 

@@ -8,7 +8,10 @@ from there (on the next day's ``HH:MM`` once the simulated working day is over).
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -18,6 +21,13 @@ CLOCK_FILE = "sim-clock"
 #: How long a simulated working day lasts before a restart moves on to the next day.
 WORKDAY_S = 10 * 3600.0
 DAY_S = 86400.0
+
+
+def day_start(hhmm: str, timezone: str, now: float | None = None) -> float:
+    """Epoch of today's ``HH:MM`` in the call center's ``timezone`` (where a simulated day starts)."""
+    hours, _, minutes = hhmm.partition(":")
+    local = datetime.fromtimestamp(time.time() if now is None else now, ZoneInfo(timezone))
+    return local.replace(hour=int(hours), minute=int(minutes or 0), second=0, microsecond=0).timestamp()
 
 
 def resume_epoch(data_dir: Path, day_start: float) -> float:

@@ -9,9 +9,11 @@ Order of start (and the reverse for stop):
    the simulated phones answer by themselves (featured agents after a few real seconds);
 4. traffic: Poisson arrivals on the sim's fast clock, the demo customers as known callers.
 
-The daemon routes with always-open hours: its clock is the wall clock, the sim's traffic runs on a
-simulated day that starts at 09:00 whatever the hour of the newcomer (a restarted demo goes on from
-where the last run stopped: cti/demo/simclock.py).
+One clock: the daemon's clock *is* the simulated PBX's (``Daemon(settings, clock=pbx.clock.now)``), so
+call records, durations, the wallboard, reports, ticket deadlines and outbound calling hours all read
+the simulated day, which starts at 09:00 in the call center's time zone whatever the hour of the
+newcomer (a restarted demo goes on from where the last run stopped: cti/demo/simclock.py). Routing
+hours stay always open.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import random
 import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -72,7 +75,18 @@ def demo_settings(opts: DemoOptions, *, ami_port: int, agi_port: int, base: Sett
                   reconnect_min=min(s.ami.reconnect_min, 0.2), reconnect_max=min(s.ami.reconnect_max, 5.0))
     s = s.replace("agi", host="127.0.0.1", port=agi_port)
     s = s.replace("http", host=opts.http_host, port=opts.http_port)
+    # the scheduler looks for missed deadlines every few real seconds: on a fast simulated day
+    s = s.replace("tickets", scan_interval_s=min(s.tickets.scan_interval_s, 5.0))
     return s.replace("routing", hours=ALWAYS_OPEN)
+
+
+def demo_start_epoch(opts: DemoOptions) -> float:
+    """Where this run's simulated day starts: ``start_hhmm`` today in the center's time zone, or on
+    from the last run (cti/demo/simclock.py)."""
+    from cti.demo.simclock import day_start, resume_epoch
+
+    tz = load_settings(None, env={}).routing.timezone
+    return resume_epoch(opts.data_dir, day_start(opts.start_hhmm, tz))
 
 
 def sim_config(opts: DemoOptions, roster: Roster, people: list[DemoCustomer], *, agi_port: int,
@@ -132,18 +146,15 @@ class DemoRunner:
     async def start(self) -> None:
         from cti.app import Daemon
         from cti.sim.pbx import SimPbx
-        from cti.sim.traffic import start_of_day
-
-        from cti.demo.simclock import resume_epoch
 
         agi_port = free_port()
-        start_epoch = resume_epoch(self.opts.data_dir, start_of_day(self.opts.start_hhmm))
+        start_epoch = demo_start_epoch(self.opts)
         self.pbx = SimPbx(sim_config(self.opts, self.roster, self.people, agi_port=agi_port,
                                      start_epoch=start_epoch))
         await self.pbx.start()
         try:
             self.settings = demo_settings(self.opts, ami_port=self.pbx.ami_port, agi_port=agi_port)
-            self.daemon = Daemon(self.settings)
+            self.daemon = Daemon(self.settings, clock=self.pbx.clock.now)  # one clock: the simulated day
             await self.daemon.start()
             await log_in_shift(self.daemon)
             self.start_traffic()
@@ -159,7 +170,8 @@ class DemoRunner:
         rng = random.Random(self.opts.seed)
         pool = CallerPool(self.pbx.config.known_callers, random.Random(rng.random()), self.opts.unknown_share)
         self._traffic = asyncio.create_task(
-            run_traffic(self.pbx, self.opts.calls_per_day, pool, rng=random.Random(rng.random())), name="demo-traffic")
+            run_traffic(self.pbx, self.opts.calls_per_day, pool, rng=random.Random(rng.random()),
+                        tz=ZoneInfo(self.settings.routing.timezone) if self.settings else None), name="demo-traffic")
 
     async def stop(self) -> None:
         if self._traffic is not None:

@@ -193,7 +193,7 @@ class InboundRoutes:
                     route=d.route,
                     language=d.language,
                     ivr_choice=ivr_choice,
-                    at=time.time(),
+                    at=self._clock().timestamp(),
                 )
             )
         except Exception:  # noqa: BLE001 - a subscriber must never break a call

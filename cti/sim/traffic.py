@@ -10,7 +10,7 @@ import csv
 import math
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 
@@ -107,20 +107,21 @@ def load_callers(path: str | Path) -> list[tuple[str, str]]:
     return result
 
 
-def midnight(epoch: float) -> float:
-    """Local midnight of the day that contains ``epoch``."""
-    dt = datetime.fromtimestamp(epoch)
+def midnight(epoch: float, tz: Optional[tzinfo] = None) -> float:
+    """Midnight of the day that contains ``epoch`` (in ``tz``; default: the machine's local time)."""
+    dt = datetime.fromtimestamp(epoch, tz)
     return dt.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
 async def run_traffic(pbx: "SimPbx", calls_per_day: float, callers: CallerPool, *,
                       profile: Sequence[Segment] = DEFAULT_PROFILE, days: Optional[int] = None,
-                      rng: Optional[random.Random] = None) -> int:
-    """Place calls on ``pbx`` at Poisson arrival times of its clock, day after day. Returns the count."""
+                      rng: Optional[random.Random] = None, tz: Optional[tzinfo] = None) -> int:
+    """Place calls on ``pbx`` at Poisson arrival times of its clock, day after day (the profile's hours
+    in ``tz``, default the machine's local time). Returns the count."""
     rng = rng or pbx.rng
     placed = 0
     started = pbx.clock.now()
-    day = midnight(started)
+    day = midnight(started, tz)
     done_days = 0
     while days is None or done_days < days:
         for at in arrivals(calls_per_day, rng, day_start=day, profile=profile):
@@ -131,7 +132,7 @@ async def run_traffic(pbx: "SimPbx", calls_per_day: float, callers: CallerPool, 
             pbx.place_call(caller.number, caller.name)
             placed += 1
         done_days += 1
-        day = (datetime.fromtimestamp(day) + timedelta(days=1)).timestamp()
+        day = midnight((datetime.fromtimestamp(day, tz) + timedelta(days=1, hours=12)).timestamp(), tz)
         log.info("sim.traffic.day_done", placed=placed)
     return placed
 

@@ -7,6 +7,7 @@ import functools
 import json
 import time
 import unicodedata
+from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
 import structlog
@@ -68,6 +69,7 @@ def clean_notes(text: Any) -> str:
 class Api:
     def __init__(self, daemon: Any, gate: Gate, hub: Any) -> None:
         self.daemon = daemon
+        self.clock = getattr(daemon, "clock", time.time)  # the daemon's "now" (cti demo: simulated)
         self.gate = gate
         self.hub = hub
         self.sessionmaker = daemon.sessionmaker
@@ -100,7 +102,7 @@ class Api:
         async with self.sessionmaker() as session:
             accounts = await list_agents(await session.connection())
         live = self.daemon.ami.state
-        now = time.time()
+        now = self.clock()
         out = []
         for a in accounts:
             st = live.agents.by_interface(a.interface) if a.interface else None
@@ -171,14 +173,15 @@ class Api:
                 saved = await save_wrapup(
                     conn, agent, server=server, uniqueid=uniqueid, disposition=disposition, notes=notes,
                     answered_live=self.hub.answered_by(agent.interface, server, uniqueid),
-                    base_version=base if isinstance(base, int) and not isinstance(base, bool) else None)
+                    base_version=base if isinstance(base, int) and not isinstance(base, bool) else None,
+                    now=datetime.fromtimestamp(self.clock(), timezone.utc))
             except WrapupRefused as exc:
                 raise _error(web.HTTPForbidden if exc.status == 403 else web.HTTPConflict, str(exc)) from None
         log.info("call.wrapped_up", uniqueid=uniqueid, agent=agent.username, disposition=disposition,
                  version=saved.version)
         self.daemon.bus.publish("call.wrapped_up", {"server": server, "uniqueid": uniqueid, "agent": agent.username,
                                                     "disposition": disposition, "version": saved.version,
-                                                    "at": time.time()})
+                                                    "at": self.clock()})
         return _json({"ok": True, "version": saved.version, "edited": saved.edited})
 
     # -- history -------------------------------------------------------------------------------
@@ -235,7 +238,7 @@ class Api:
             c = await get_customer(conn, customer_id)
         if c is None:
             raise _error(web.HTTPNotFound, "no such customer")
-        return _json({"customer": customer_view(c), "open_complaints": complaints_view(c["open_tickets"], time.time()),
+        return _json({"customer": customer_view(c), "open_complaints": complaints_view(c["open_tickets"], self.clock()),
                       "last_calls": calls_view(c["last_calls"])})
 
     def _record(self, body: dict[str, Any]) -> Any:

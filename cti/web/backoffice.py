@@ -13,7 +13,6 @@ one endpoint that links a ticket to the call on screen, and the websocket notifi
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import structlog
@@ -27,7 +26,7 @@ from cti.kb import http as kb_http
 from cti.tickets import http as tickets_http
 from cti.tickets.httpjson import actor_of, body, domain_errors, error, opt_int, opt_str, reply
 from cti.tickets.service import TicketService
-from cti.tickets.sla import Clock, system_clock
+from cti.tickets.sla import Clock, system_clock, utc
 from cti.web.auth import SUPERVISORS, Gate
 from cti.web.notifications import ConsoleNotifications
 
@@ -69,7 +68,7 @@ def add_backoffice_routes(app: web.Application, daemon: Any, gate: Gate, writer:
                     raise error(web.HTTPForbidden, "not your call", "not_your_call")
             if row is None:  # the recorder writes it within a second; the ticket must not wait for it
                 ins = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(calls).values(
-                    server=server, uniqueid=uniqueid, started_at=datetime.now(timezone.utc), customer_id=customer_id,
+                    server=server, uniqueid=uniqueid, started_at=utc(clock()), customer_id=customer_id,
                     agent_id=account.id if account.role == "agent" else None,
                     agent_interface=account.interface if account.role == "agent" else None)
                 await conn.execute(ins.on_conflict_do_nothing(index_elements=[calls.c.server, calls.c.uniqueid]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import secrets
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,8 @@ class WebServer:
                          ws_guard=WsGuard(cfg.max_pending_websockets, cfg.ws_message_rate))
         ami = daemon.ami
         self.hub = PopHub(daemon.bus, daemon.sessionmaker, rules=rules, live=lambda: ami.state,
-                          timezone=daemon.settings.routing.timezone, max_queue=max_queue)
+                          timezone=daemon.settings.routing.timezone, max_queue=max_queue,
+                          clock=getattr(daemon, "clock", time.time))
         self.hub.quiet_complaints = cfg.crosssell_skip_complaints
         self.wallboard: Any = None  # set by _build_app
         self.sessions = SessionWatch(daemon.bus, daemon.sessionmaker, lambda: [
@@ -115,7 +117,8 @@ class WebServer:
         app.router.add_get("/favicon.ico", self._favicon)  # browsers ask for it on every page; the pages link the SVG
         self.wallboard = add_wallboard_routes(app, self.daemon, self.gate, self.hub)  # /wallboard, /api/wallboard, /ws/wallboard, /metrics
         # tickets, org chart, knowledge base (/api/tickets, /api/org, /api/kb) + their websocket notifications
-        add_backoffice_routes(app, self.daemon, self.gate, self.api._writer, self.hub)
+        add_backoffice_routes(app, self.daemon, self.gate, self.api._writer, self.hub,
+                              clock=getattr(self.daemon, "clock", time.time))
         # outbound follow-ups (/api/outbound/*, /outbound/console, /outbound/dealer) on the daemon's one service
         # (the daemon runs its scheduler); outbound.dialing/dial_result -> the dialing agent's console websocket
         add_outbound_routes(app, self.daemon.sessionmaker, self.daemon.ami, self.gate.require,

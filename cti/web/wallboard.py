@@ -266,7 +266,7 @@ def add_wallboard_routes(app: web.Application, daemon: Any, gate: Gate, hub: Any
     """Register the wallboard (page, JSON, websocket) and ``/metrics`` on ``app``; both start and stop with it.
 
     Sets ``daemon.metrics`` (the FastAGI session callback of :class:`cti.app.Daemon` feeds its histogram)."""
-    board = Wallboard(daemon, gate)
+    board = Wallboard(daemon, gate, clock=getattr(daemon, "clock", time.time))
     metrics = Metrics(daemon.bus, live=lambda: daemon.ami.state, ami=daemon.ami)
     metrics.count_websockets("wallboard", lambda: len(board.clients))
     if hub is not None:
