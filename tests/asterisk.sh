@@ -155,11 +155,12 @@ for m in app_queue res_agi chan_pjsip res_pjsip pbx_config app_playback app_mixm
   [ -f "$new/lib/asterisk/modules/$m.so" ] || fail "module $m.so was not built (see $buildlog)"
 done
 grep -q "TEST_FRAMEWORK" "$src/include/asterisk/buildopts.h" && fail "TEST_FRAMEWORK is still on"
-"$new/sbin/asterisk" -V >>"$buildlog" 2>&1 || fail "the built binary does not run"
+LD_LIBRARY_PATH="$new/lib" "$new/sbin/asterisk" -V >>"$buildlog" 2>&1 || fail "the built binary does not run"
 echo "$recipe" >"$new/.cti-recipe"
 rm -rf "$CACHE.old"
 [ -d "$CACHE" ] && mv "$CACHE" "$CACHE.old"
 mv "$new" "$CACHE"
 rm -rf "$CACHE.old" "$work"
+"$CACHE/sbin/asterisk" -V >/dev/null 2>&1 || fail "the installed binary does not run"
 log "built $("$CACHE/sbin/asterisk" -V) in $(( $(date +%s) - started )) s"
 echo "$CACHE/sbin/asterisk"
