@@ -63,7 +63,7 @@ class Client:
         headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
         async with self.http.request(method, self.base + path, data=body, headers=headers,
                                      timeout=aiohttp.ClientTimeout(total=30)) as r:
-            return r.status, (await r.text())[:300]
+            return r.status, (await r.read()).decode("utf-8", "replace")[:300]  # /api/reports/export.pdf is binary
 
 
 @pytest.fixture
