@@ -161,14 +161,14 @@ async def test_a_missed_call_neither_steals_the_tab_nor_erases_the_unsaved_wrap_
     web.ring("PJSIP/1001", "1763900100.2", None, caller_name="WIRELESS CALLER", caller_e164="+8613912345678",
              caller_number="13912345678")
     await page.wait_for_selector(".tab[data-tab='pop-tab'].ringing")
-    await page.wait_for_function("document.getElementById('pop-name').textContent === '+8613912345678'")
+    await page.wait_for_selector("#pop-name:text-is('+8613912345678')", state="attached")  # not wait_for_function: CSP blocks its re-evaluation
     assert await page.is_visible("#history-tab")  # the ring did not pull the agent away
     assert "中文" in await page.text_content("#pop-lang")
     assert "WIRELESS CALLER" in await page.text_content("#pop-number")
     assert await page.input_value("#wrapup-notes") == "客户要求上门，周三下午"
     web.follow("call.ring_stopped", "PJSIP/1001", "1763900100.2", reason="answered_elsewhere")
     _agent_state(web, "PJSIP/1001", "ready")
-    await page.wait_for_function("document.getElementById('missed-list').textContent.includes('已被他人接听')")
+    await page.wait_for_selector("#missed-list:has-text('已被他人接听')", state="attached")
     await page.wait_for_selector("#agent-state:has-text('空闲')")
     assert not await page.is_visible(".tab[data-tab='pop-tab'].ringing")
     assert await page.is_visible("#history-tab")
@@ -200,7 +200,7 @@ async def test_a_second_answered_call_waits_for_the_first_wrap_up(web: Web, brow
     await page.wait_for_selector("#pop-status:has-text('已挂断')")
     await page.fill("#wrapup-notes", "first call's notes")
     web.ring("PJSIP/1001", "1763900200.2", None, caller_e164="+8613912345678", caller_number="13912345678")
-    await page.wait_for_function("document.getElementById('pop-name').textContent === '+8613912345678'")
+    await page.wait_for_selector("#pop-name:text-is('+8613912345678')", state="attached")  # not wait_for_function: CSP blocks its re-evaluation
     web.follow("call.answered", "PJSIP/1001", "1763900200.2")
     await page.wait_for_selector("#pop-status:has-text('通话中')")
     assert await page.input_value("#wrapup-notes") == "first call's notes"

@@ -155,13 +155,13 @@ async def test_every_error_at_once_in_chinese_and_buttons_on_one_line(web: Web, 
     await page.fill("#f-timezone", "Mars/Olympus")
     await page.fill("#f-crosssell", "[{ not json")
     await page.click("#save")
-    await page.wait_for_selector("#errors li:has-text('crosssell')")
+    await page.wait_for_selector("#errors li:has-text('交叉销售规则')")
     items = await page.locator("#errors li").all_inner_texts()
     text = "\n".join(items)
-    for field in (f"dids.{DID}", "hours.0", "timezone", "crosssell"):
+    for field in (f"拨打号码 {DID}:", "营业时间 周一:", "时区:", "交叉销售规则:"):  # the fields' labels in Chinese
         assert field in text, (field, items)
     assert "未知队列“sales”" in text and "未知时区“Mars/Olympus”" in text and "交叉销售规则不是有效的 JSON 列表" in text
-    for english in ("unknown queue", "expected", "time zone"):
+    for english in ("unknown queue", "expected", "time zone", "dids", "crosssell"):
         assert english not in text, items
     async with web.http.get(web.base + "/api/routing/versions", headers=web.auth(await web.login("adam"))) as r:
         assert (await r.json())["versions"] == []  # nothing saved

@@ -67,7 +67,7 @@ from cti.outbound.service import SUPERVISORS, DialBlocked, OutboundService
 
 Require = Callable[..., Awaitable[Any]]
 STATIC = Path(__file__).with_name("static")
-CONSOLE_CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'"
+CONSOLE_CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self'"
 SERVICE_KEY = web.AppKey("outbound_service", OutboundService)
 
 

@@ -33,7 +33,15 @@
     "q.title": "文章标题", "q.reason": "退回原因", "q.status.open": "待答复", "q.status.answered": "已答复", "q.status.published": "已发布",
     "q.asked_by": "提问人", "q.engineer": "工程师", "q.detail_empty": "选择一个问题",
     "kb.edit": "编辑文章", "kb.new": "新建文章", "kb.title": "标题", "kb.body": "正文", "kb.tags": "标签（空格分隔）",
-    "kb.new_title": "新建知识库文章", "kb.edit_title": "编辑文章", "kb.saved": "已保存"
+    "kb.new_title": "新建知识库文章", "kb.edit_title": "编辑文章", "kb.saved": "已保存",
+    "apierr.error": "操作失败", "apierr.bad_request": "输入有误，请检查后重试", "apierr.unauthorized": "请重新登录",
+    "apierr.forbidden": "您无权执行此操作", "apierr.not_found": "未找到", "apierr.conflict": "数据已被他人修改，请刷新后重试",
+    "apierr.changed": "工单已被他人修改，请刷新后重试", "apierr.illegal_transition": "工单当前状态不允许此操作",
+    "apierr.too_many": "请求过于频繁，请稍候", "apierr.too_large": "内容过长", "apierr.unavailable": "服务暂不可用",
+    "apierr.pbx_refused": "PBX 拒绝了该操作", "apierr.no_owner": "该产品线没有负责人，请指定负责人",
+    "apierr.not_your_call": "这不是您处理的通话", "apierr.other_customer_call": "该通话属于其他客户",
+    "apierr.owner_not_frontline": "此负责人不受理工单（请联系主管）", "apierr.description_required": "请填写问题描述",
+    "apierr.text_required": "请填写答复内容"
   };
   const en = {
     "tab.tickets": "Tickets", "tab.kb": "Knowledge base", "tab.questions": "Back-office questions",
@@ -67,7 +75,15 @@
     "q.title": "Article title", "q.reason": "Reason", "q.status.open": "Open", "q.status.answered": "Answered", "q.status.published": "Published",
     "q.asked_by": "Asked by", "q.engineer": "Engineer", "q.detail_empty": "Select a question",
     "kb.edit": "Edit article", "kb.new": "New article", "kb.title": "Title", "kb.body": "Body", "kb.tags": "Tags (space separated)",
-    "kb.new_title": "New knowledge-base article", "kb.edit_title": "Edit article", "kb.saved": "Saved"
+    "kb.new_title": "New knowledge-base article", "kb.edit_title": "Edit article", "kb.saved": "Saved",
+    "apierr.error": "The request failed", "apierr.bad_request": "Invalid input", "apierr.unauthorized": "Please sign in again",
+    "apierr.forbidden": "You may not do this", "apierr.not_found": "Not found", "apierr.conflict": "Someone changed this meanwhile: reload and try again",
+    "apierr.changed": "The ticket changed meanwhile: reload and try again", "apierr.illegal_transition": "Not allowed in the ticket's current status",
+    "apierr.too_many": "Too many requests, wait a moment", "apierr.too_large": "Too long", "apierr.unavailable": "Service unavailable",
+    "apierr.pbx_refused": "The PBX refused", "apierr.no_owner": "The product line has no responsible person: choose one",
+    "apierr.not_your_call": "This is not a call you handled", "apierr.other_customer_call": "The call is another customer's",
+    "apierr.owner_not_frontline": "This person does not take tickets (ask a supervisor)", "apierr.description_required": "Enter a description",
+    "apierr.text_required": "Enter the answer text"
   };
   Object.assign(window.CTI_I18N.zh, zh);
   Object.assign(window.CTI_I18N.en, en);

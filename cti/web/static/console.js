@@ -20,6 +20,17 @@
   const agentsLive = new Map();
 
   const t = (key) => (I18N[lang] && I18N[lang][key]) || (I18N.en[key]) || key;
+  // a queue's name in the page's language (the name itself for a queue the dictionaries do not know)
+  const queueName = (q) => { if (!q) return "—"; const k = "queue." + q; const s = t(k); return s === k ? q : s; };
+  // an API error in the page's language: its stable code (backoffice-i18n.js apierr.*), else the status's
+  const errText = (e) => {
+    const key = "apierr." + ((e && e.code) || "");
+    const generic = ["bad_request", "forbidden", "not_found", "conflict", "error", ""].includes((e && e.code) || "");
+    let s = (lang === "en" && generic && e && e.message) || (I18N[lang] && I18N[lang][key]) || (lang === "en" && e && e.message)
+      || I18N[lang]["apierr.error"] || (e && e.message) || "";
+    for (const [k, v] of Object.entries((e && e.params) || {})) s = s.split("{" + k + "}").join(String(v));
+    return s;
+  };
 
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
@@ -33,6 +44,7 @@
 
   function applyLang() {
     document.documentElement.lang = lang;
+    document.title = "cti · " + t("app.title");
     document.querySelectorAll("[data-i18n]").forEach((n) => { n.textContent = t(n.dataset.i18n); });
     document.querySelectorAll("[data-i18n-placeholder]").forEach((n) => { n.placeholder = t(n.dataset.i18nPlaceholder); });
     const sel = $("wrapup-disposition"); const cur = sel.value;
@@ -42,6 +54,7 @@
     if (myState) renderMyState(myState);
     renderWrapTarget(); renderMissed();
     renderAgents();
+    if (me && !$("history-tab").classList.contains("hidden")) loadHistory();
     document.dispatchEvent(new CustomEvent("cti:lang", { detail: lang }));  // tickets.js, kb.js
   }
   document.querySelectorAll("[data-lang]").forEach((b) => b.addEventListener("click", () => {
@@ -55,7 +68,12 @@
     let data = null;
     try { data = await r.json(); } catch (e) { data = null; }
     if (r.status === 401 && path !== "/api/login") { showLogin(); }
-    if (!r.ok) { const err = new Error((data && data.error) || r.statusText); err.status = r.status; throw err; }
+    if (!r.ok) {
+      const err = new Error((data && data.error) || r.statusText); err.status = r.status;
+      err.code = (data && data.code) || ({ 400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict", 429: "too_many", 502: "pbx_refused", 503: "unavailable" })[r.status] || "error";
+      err.params = (data && data.params) || {};
+      throw err;
+    }
     return data;
   }
 
@@ -139,7 +157,7 @@
   setInterval(() => { if (myState && myState.state === "wrap_up") renderMyState(myState); }, 1000);
   async function setState(state, reason) {
     try { await api("POST", "/api/agent/state", { state, reason }); }
-    catch (e) { toast(e.status === 503 ? t("err.ami") : e.message, true); }
+    catch (e) { toast(e.status === 503 ? t("err.ami") : errText(e), true); }
   }
   $("btn-ready").addEventListener("click", () => setState("ready"));
   $("btn-pause").addEventListener("click", () => setState("paused", $("pause-reason").value));
@@ -227,7 +245,7 @@
     const p = pop, c = p.call, cu = p.customer;
     show($("pop-empty"), false); show($("pop-body"), true); $("pop").classList.remove("empty");
     renderStatus();
-    $("call-queue").textContent = c.queue || "—";
+    $("call-queue").textContent = queueName(c.queue);
     $("call-priority").textContent = c.priority == null ? "—" : String(c.priority);
     $("call-ivr").textContent = c.ivr_choice || "—";
     $("call-dialed").textContent = c.dialed || "—";
@@ -264,7 +282,7 @@
       el("td", {}, t("line." + pr.product_line)), el("td", {}, pr.model), el("td", {}, fmtDate(pr.purchased_on))))
       : [el("tr", {}, el("td", { colspan: "3", class: "muted" }, t("pop.none")))]));
     $("last-calls").replaceChildren(...(p.last_calls.length ? p.last_calls.map((lc) => el("li", {},
-      el("span", { class: "when" }, fmtTime(lc.started_at)), " ", el("span", { class: "pill" }, lc.queue || "—"), " ",
+      el("span", { class: "when" }, fmtTime(lc.started_at)), " ", el("span", { class: "pill" }, queueName(lc.queue)), " ",
       el("span", { class: "pill outcome" }, lc.outcome ? t("outcome." + lc.outcome) : "—"), " ",
       lc.disposition ? el("span", { class: "pill" }, t("disp." + lc.disposition)) : null, " ",
       el("span", { class: "muted small agent" }, t("pop.by") + " " + (lc.agent || "—")),
@@ -308,7 +326,7 @@
       $("wrapup-status").textContent = "✓ " + t(r.edited ? "wrapup.edited" : "wrapup.saved"); $("wrapup-status").className = "small ok-text";
       loadHistory();
       if (answered.length > 1) setTimeout(() => { if (wrapTarget === w && w.saved) nextWrap(); }, 1500);
-    } catch (e) { $("wrapup-status").textContent = e.message; $("wrapup-status").className = "small error"; }
+    } catch (e) { $("wrapup-status").textContent = errText(e); $("wrapup-status").className = "small error"; }
   });
   $("wrapup-discard").addEventListener("click", () => {
     const w = wrapTarget;
@@ -349,7 +367,7 @@
         pop.last_calls = fresh.last_calls; renderPop();
       }
       setTimeout(() => show($("customer-form"), false), 1200);
-    } catch (e) { $("cf-status").textContent = e.message; $("cf-status").className = "small error"; }
+    } catch (e) { $("cf-status").textContent = errText(e); $("cf-status").className = "small error"; }
   });
 
   /* ---------- history ---------- */
@@ -362,7 +380,7 @@
         el("td", {}, fmtTime(r.started_at)),
         el("td", {}, r.customer_name ? el("b", {}, r.customer_name) : "", r.vip ? el("span", { class: "vip small" }, " ★") : null,
           el("div", { class: "muted small" }, r.caller_e164 || r.caller_number || "")),
-        el("td", {}, r.queue || "—"), el("td", {}, r.outcome || "—"),
+        el("td", {}, queueName(r.queue)), el("td", {}, r.outcome ? t("outcome." + r.outcome) : "—"),
         el("td", {}, r.disposition ? t("disp." + r.disposition) : "—"), el("td", { class: "notes" }, r.notes || "")));
       $("history-rows").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "6", class: "muted" }, t("history.empty")))]));
     } catch (e) { /* shown on next try */ }
@@ -375,7 +393,8 @@
     const rows = [...agentsLive.values()].sort((a, b) => a.interface.localeCompare(b.interface)).map((a) => el("tr", {},
       el("td", {}, a.interface), el("td", {}, a.name || ""),
       el("td", {}, el("span", { class: "pill state-" + a.state }, t("state." + a.state))),
-      el("td", {}, a.paused_reason || ""), el("td", {}, Object.keys(a.queues || {}).join(", "))));
+      el("td", {}, a.paused_reason ? (I18N[lang]["pause." + a.paused_reason] || a.paused_reason) : ""),
+      el("td", {}, Object.keys(a.queues || {}).map(queueName).join(lang === "zh" ? "、" : ", "))));
     body.replaceChildren(...rows);
   }
 
@@ -389,7 +408,7 @@
 
   /* ---------- what tickets.js / kb.js use ---------- */
   window.CTI = { api, t, el, show, toast, selectTab, fmtTime,
-    get me() { return me; }, get pop() { return pop; }, get lang() { return lang; },
+    get me() { return me; }, errText, queueName, get pop() { return pop; }, get lang() { return lang; },
     get wrapPop() { return wrapTarget ? wrapTarget.pop : null; } };
 
   /* ---------- boot ---------- */

@@ -37,7 +37,9 @@ window.CTI_I18N = {
     "history.outcome": "结果", "history.empty": "没有记录",
     "agents.interface": "分机", "agents.name": "姓名", "agents.state": "状态", "agents.reason": "暂停原因", "agents.queues": "队列",
     "conn.on": "已连接", "conn.off": "连接断开，正在重连…", "err.ami": "PBX 未连接，状态无法更改",
-    "unit.s": "秒"
+    "unit.s": "秒",
+    "link.outbound": "外呼回访",
+    "queue.appliances": "家电", "queue.mobile": "手机", "queue.complaints": "投诉", "queue.office": "办公", "queue.sales": "销售"
   },
   en: {
     "app.title": "Agent console", "app.signout": "Sign out",
@@ -75,6 +77,8 @@ window.CTI_I18N = {
     "history.outcome": "Outcome", "history.empty": "No calls",
     "agents.interface": "Phone", "agents.name": "Name", "agents.state": "State", "agents.reason": "Pause reason", "agents.queues": "Queues",
     "conn.on": "Connected", "conn.off": "Disconnected, reconnecting…", "err.ami": "PBX not connected: state cannot change",
-    "unit.s": "s"
+    "unit.s": "s",
+    "link.outbound": "Follow-ups",
+    "queue.appliances": "appliances", "queue.mobile": "mobile", "queue.complaints": "complaints", "queue.office": "office", "queue.sales": "sales"
   }
 };

@@ -55,7 +55,7 @@
     if (!q) { lastResults = []; renderResults(); return; }
     const params = new URLSearchParams({ q, limit: "20" });
     if ($("kb-line").value) params.set("product_line", $("kb-line").value);
-    try { lastResults = (await C.api("GET", "/api/kb/search?" + params.toString())).articles; } catch (e) { C.toast(e.message, true); lastResults = []; }
+    try { lastResults = (await C.api("GET", "/api/kb/search?" + params.toString())).articles; } catch (e) { C.toast(C.errText(e), true); lastResults = []; }
     renderResults();
   }
   function renderResults() {
@@ -64,7 +64,7 @@
   }
   $("kb-form").addEventListener("submit", (ev) => { ev.preventDefault(); search(); });
   async function openArticle(id) {
-    try { currentArticle = await C.api("GET", "/api/kb/articles/" + id); } catch (e) { C.toast(e.message, true); return; }
+    try { currentArticle = await C.api("GET", "/api/kb/articles/" + id); } catch (e) { C.toast(C.errText(e), true); return; }
     C.selectTab("kb-tab");
     show($("kb-article"), true);
     $("kb-article-title").textContent = currentArticle.title;
@@ -97,7 +97,7 @@
       $("ke-status").textContent = "✓ " + t("kb.saved"); $("ke-status").className = "small ok-text";
       await openArticle(saved.id);
       setTimeout(() => show($("kb-editor"), false), 1200);
-    } catch (e) { $("ke-status").textContent = e.message; $("ke-status").className = "small error"; }
+    } catch (e) { $("ke-status").textContent = C.errText(e); $("ke-status").className = "small error"; }
   });
 
   /* ---------- ask the back office ---------- */
@@ -124,7 +124,7 @@
       $("ask-status").textContent = "✓ #" + q.id + " · " + t("kb.asked") + " (" + t("q.engineer") + ": " + peopleName(q.owner_id) + ")";
       $("ask-status").className = "small ok-text";
       setTimeout(() => show($("ask-form"), false), 2500);
-    } catch (e) { $("ask-status").textContent = e.message; $("ask-status").className = "small error"; $("ask-submit").disabled = false; }
+    } catch (e) { $("ask-status").textContent = C.errText(e); $("ask-status").className = "small error"; $("ask-submit").disabled = false; }
   });
 
   /* ---------- the engineers' question queue ---------- */
@@ -156,7 +156,7 @@
   async function openQuestion(id, v) {
     if (v && v !== qview) { setView(v); }
     if ($("questions-tab").classList.contains("hidden")) { C.selectTab("questions-tab"); }
-    try { currentQ = await C.api("GET", "/api/kb/questions/" + id); } catch (e) { C.toast(e.message, true); return; }
+    try { currentQ = await C.api("GET", "/api/kb/questions/" + id); } catch (e) { C.toast(C.errText(e), true); return; }
     $("qd-result").textContent = "";
     renderQuestion(); loadQuestions();
   }
@@ -178,7 +178,7 @@
     try {
       currentQ = await C.api("POST", "/api/kb/questions/" + currentQ.id + "/" + path, body);
       $("qd-result").textContent = "✓"; $("qd-result").className = "small ok-text";
-    } catch (e) { $("qd-result").textContent = e.message; $("qd-result").className = "small error"; return false; }
+    } catch (e) { $("qd-result").textContent = C.errText(e); $("qd-result").className = "small error"; return false; }
     return true;
   }
   $("qd-answer-form").addEventListener("submit", async (ev) => {
@@ -193,7 +193,7 @@
       currentQ = await C.api("GET", "/api/kb/questions/" + id);
       renderQuestion(); loadQuestions();
       $("qd-result").textContent = "✓ " + article.title; $("qd-result").className = "small ok-text";
-    } catch (e) { $("qd-result").textContent = e.message; $("qd-result").className = "small error"; }
+    } catch (e) { $("qd-result").textContent = C.errText(e); $("qd-result").className = "small error"; }
   });
   $("qd-reject").addEventListener("click", async () => {
     const reason = window.prompt(t("q.reason")) || "";

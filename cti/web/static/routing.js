@@ -34,6 +34,16 @@
       "err.date_twice": "{value} 重复", "err.crosssell_list": "交叉销售规则不是有效的 JSON 列表",
       "err.crosssell_rule": "交叉销售规则有误", "err.rule_twice": "规则编号“{value}”重复",
       "err.http": "请求失败（HTTP {status}）",
+      "fl.rules": "规则", "fl.queues": "队列", "fl.default_queue": "默认队列", "fl.afterhours_queue": "下班后队列",
+      "fl.default_language": "陌生来电语言", "fl.dids": "拨打号码", "fl.ivr": "IVR 按键", "fl.product_queues": "产品线",
+      "fl.base_priority": "基础优先级", "fl.vip_priority": "VIP 加成", "fl.complaint_priority": "未结投诉加成",
+      "fl.timezone": "时区", "fl.hours": "营业时间", "fl.holidays": "节假日", "fl.crosssell": "交叉销售规则", "fl.comment": "修改说明",
+      "opt.zh": "中文 (zh)", "opt.en": "英文 (en)",
+      "q.appliances": "家电", "q.mobile": "手机", "q.complaints": "投诉", "q.office": "办公", "q.sales": "销售",
+      "route.afterhours": "非营业时间", "route.complaint": "未结投诉", "route.did": "拨打号码", "route.ivr": "IVR 选择",
+      "route.product": "已购产品线", "route.menu": "语音菜单", "route.default": "默认",
+      "action.queue": "进入队列", "action.ivr": "语音菜单", "action.afterhours": "非营业时间提示",
+      "kind.mobile": "手机", "kind.landline": "固话", "kind.unknown": "未知",
     },
     en: {
       "login.title": "Routing rules · admin login", "login.username": "Username", "login.password": "Password",
@@ -68,6 +78,7 @@
       "err.date_twice": "{value} listed twice", "err.crosssell_list": "The cross-sell rules are not a valid JSON list",
       "err.crosssell_rule": "invalid rule: {detail}", "err.rule_twice": "rule id '{value}' used twice",
       "err.http": "request failed (HTTP {status})",
+      "opt.zh": "Chinese (zh)", "opt.en": "English (en)",
     },
   };
   let lang = localStorage.getItem("cti.lang") || ((navigator.language || "zh").toLowerCase().startsWith("zh") ? "zh" : "en");
@@ -75,10 +86,13 @@
   const t = (k) => T[lang][k] ?? T.en[k] ?? k;
   let current = null; // the last rules document loaded or saved
   let info = null;
+  let lastTest = null; // the last "test a caller" answer (shown again on a language switch)
 
   function applyLang() {
     document.documentElement.lang = lang;
+    document.title = "cti · " + t("title");
     document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+    if (lastTest) showTest(lastTest);
     document.querySelectorAll("[data-i18n-ph]").forEach((el) => { el.placeholder = t(el.dataset.i18nPh); });
     document.querySelectorAll("#hours .day-name").forEach((el, i) => { el.textContent = t("days")[i]; });
     document.querySelectorAll("table.kv .rm").forEach((el) => { el.textContent = t("remove"); });
@@ -183,8 +197,20 @@
     const key = "err." + (e.code || "");
     const tpl = e.code && (T[lang][key] ?? T.en[key]);
     const msg = tpl ? tpl.replace(/\{(\w+)\}/g, (_, k) => String((e.params || {})[k] ?? "")) : (e.message || "");
-    return e.field ? `${e.field}: ${msg}` : msg;
+    return e.field ? `${fieldName(e.field)}: ${msg}` : msg;
   }
+  // a field of the rules document as the page names it: the API's name in English, its label in Chinese
+  function fieldName(field) {
+    const m = /^([a-z_]+)(?:\.(.*)|\[(\d+)\])?$/.exec(field);
+    if (!m || !T[lang]["fl." + m[1]]) return field;
+    const label = T[lang]["fl." + m[1]];
+    if (m[1] === "hours" && m[2] !== undefined && t("days")[Number(m[2])]) return `${label} ${t("days")[Number(m[2])]}`;
+    if (m[2] !== undefined) return `${label} ${m[2]}`;
+    if (m[3] !== undefined) return `${label} #${Number(m[3]) + 1}`;
+    return label;
+  }
+  // an identifier (queue, route, action, number kind) in the page's language; itself when the page has no word
+  function word(prefix, id) { const k = prefix + "." + id; return T[lang][k] ?? id; }
   function failure(r) {
     return r.data && r.data.code ? errText(r.data) : t("err.http").replace("{status}", String(r.status));
   }
@@ -287,12 +313,16 @@
       $("t-error").textContent = r.data && r.data.errors ? r.data.errors.map(errText).join("; ") : failure(r);
       return;
     }
-    const d = r.data;
-    $("t-queue").textContent = d.decision.queue;
-    $("t-route").textContent = d.decision.route;
-    $("t-action").textContent = d.decision.action;
+    showTest(r.data);
+  }
+
+  function showTest(d) {
+    lastTest = d;
+    $("t-queue").textContent = word("q", d.decision.queue);
+    $("t-route").textContent = word("route", d.decision.route);
+    $("t-action").textContent = word("action", d.decision.action);
     $("t-priority").textContent = String(d.decision.priority);
-    $("t-number").textContent = `${d.number.e164 || "—"} (${d.number.kind})`;
+    $("t-number").textContent = `${d.number.e164 || "—"} (${word("kind", d.number.kind)})`;
     $("t-customer").textContent = d.found
       ? `#${d.customer.customer_id} ${d.customer.name}${d.customer.vip ? " · VIP" : ""}${d.customer.open_complaint ? " · ⚠" : ""}`
       : t("r.unknown");

@@ -110,7 +110,7 @@
       loadTickets();
       setTimeout(() => show($("ticket-form"), false), 2500);
     } catch (e) {
-      $("tf-status").textContent = e.message; $("tf-status").className = "small error"; $("tf-save").disabled = false;
+      $("tf-status").textContent = C.errText(e); $("tf-status").className = "small error"; $("tf-save").disabled = false;
     }
   });
 
@@ -159,7 +159,7 @@
   /* ---------- detail ---------- */
   async function openTicket(id) {
     if ($("tickets-tab").classList.contains("hidden")) { C.selectTab("tickets-tab"); loadTickets(); }
-    try { current = await C.api("GET", "/api/tickets/" + id); } catch (e) { C.toast(e.message, true); return; }
+    try { current = await C.api("GET", "/api/tickets/" + id); } catch (e) { C.toast(C.errText(e), true); return; }
     await customerName(current.customer_id);
     $("td-result").textContent = ""; $("td-text").value = "";
     renderDetail(); renderTickets();
@@ -194,7 +194,7 @@
       await C.api("POST", "/api/tickets/" + current.id + "/" + action, body);
       $("td-result").textContent = "✓ " + t("tk.done"); $("td-result").className = "small ok-text";
       const id = current.id; await openTicket(id); loadTickets();
-    } catch (e) { $("td-result").textContent = e.message; $("td-result").className = "small error"; }
+    } catch (e) { $("td-result").textContent = C.errText(e); $("td-result").className = "small error"; }
   }
 
   /* ---------- notifications ---------- */

@@ -6,6 +6,9 @@
   const sl = params.get("sl") && /^\d+(\.\d+)?$/.test(params.get("sl")) ? params.get("sl") : "";
   const q = sl ? "?sl=" + encodeURIComponent(sl) : "";
   const $ = (id) => document.getElementById(id);
+  const T = (key, vars) => window.CTI_WB_T(key, vars);  // wallboard-i18n.js
+  const queueName = (q) => { const k = "queue." + q; const s = T(k); return s === k ? q : s; };
+  let lastBoard = null;
   let ws = null, retry = 0, loggedIn = false;
 
   function el(tag, attrs, ...kids) {
@@ -18,7 +21,7 @@
   const secs = (x) => {
     if (x === null || x === undefined) return "–";
     const s = Math.round(x);
-    return s >= 60 ? Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0") : s + " s";
+    return s >= 60 ? Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0") : T("wb.s", { n: s });
   };
 
   function cell(value, field, red) {
@@ -27,36 +30,36 @@
 
   function tile(t, slSeconds) {
     const red = new Set(t.red);
-    const name = t.queue === "*" ? "All queues" : t.queue;
+    const name = t.queue === "*" ? T("wb.all_queues") : queueName(t.queue);
     const lvl = t.level || (red.size ? "red" : "green");  // thresholds: [wallboard] in cti.toml
     const div = el("div", { class: "tile level-" + lvl + (t.queue === "*" ? " overall" : "") + (red.size ? " alert" : ""),
                             "data-queue": t.queue, "data-level": lvl });
     div.append(el("h2", {}, name));
     const big = el("div", { class: "big" },
-      el("div", {}, el("span", { class: "v", "data-field": "waiting" }, String(t.waiting)), el("span", { class: "k" }, "waiting")),
+      el("div", {}, el("span", { class: "v", "data-field": "waiting" }, String(t.waiting)), el("span", { class: "k" }, T("wb.waiting"))),
       el("div", {}, el("span", { class: "v" + (red.has("longest_wait") ? " red" : ""), "data-field": "longest_wait" },
-                       secs(t.longest_wait_s)), el("span", { class: "k" }, "longest wait")),
+                       secs(t.longest_wait_s)), el("span", { class: "k" }, T("wb.longest_wait"))),
       el("div", {}, el("span", { class: "v" + (red.has("today.answer_rate") ? " red" : ""), "data-field": "today.answer_rate.big" },
-                       pct(t.today.answer_rate)), el("span", { class: "k" }, "answered today")));
+                       pct(t.today.answer_rate)), el("span", { class: "k" }, T("wb.answered_today"))));
     div.append(big);
     const a = t.agents;
     const agents = el("div", { class: "agents" });
-    for (const [k, label] of [["ready", "ready"], ["on_call", "on call"], ["ringing", "ringing"],
-                              ["wrap_up", "wrap-up"], ["paused", "paused"], ["unavailable", "unavailable"]]) {
+    for (const k of ["ready", "on_call", "ringing", "wrap_up", "paused", "unavailable"]) {
+      const label = T("wb." + k);
       agents.append(el("span", {}, el("b", { "data-field": "agents." + k }, String(a[k])), " " + label));
     }
     div.append(agents);
     const rows = [
-      ["offered", "Offered", (p) => String(p.offered)],
-      ["answered", "Answered", (p) => String(p.answered)],
-      ["abandoned", "Abandoned", (p) => String(p.abandoned)],
-      ["answer_rate", "Answer rate", (p) => pct(p.answer_rate)],
-      ["service_level", "Service level (" + slSeconds + " s)", (p) => pct(p.service_level)],
-      ["abandon_rate", "Abandon rate", (p) => pct(p.abandon_rate)],
-      ["avg_wait_s", "Average wait", (p) => secs(p.avg_wait_s)],
-      ["aht_s", "Handling time", (p) => secs(p.aht_s)],
+      ["offered", T("wb.offered"), (p) => String(p.offered)],
+      ["answered", T("wb.answered"), (p) => String(p.answered)],
+      ["abandoned", T("wb.abandoned"), (p) => String(p.abandoned)],
+      ["answer_rate", T("wb.answer_rate"), (p) => pct(p.answer_rate)],
+      ["service_level", T("wb.service_level", { s: slSeconds }), (p) => pct(p.service_level)],
+      ["abandon_rate", T("wb.abandon_rate"), (p) => pct(p.abandon_rate)],
+      ["avg_wait_s", T("wb.avg_wait"), (p) => secs(p.avg_wait_s)],
+      ["aht_s", T("wb.aht"), (p) => secs(p.aht_s)],
     ];
-    const table = el("table", {}, el("tr", {}, el("th", {}, ""), el("th", {}, "Today"), el("th", {}, "Last hour")));
+    const table = el("table", {}, el("tr", {}, el("th", {}, ""), el("th", {}, T("wb.today")), el("th", {}, T("wb.last_hour"))));
     for (const [key, label, fmt] of rows) {
       table.append(el("tr", {}, el("th", {}, label),
         cell(fmt(t.today), "today." + key, red.has("today." + key)),
@@ -71,8 +74,11 @@
     const next = [tile(board.overall, board.targets.sl_seconds), ...board.queues.map((t) => tile(t, board.targets.sl_seconds))];
     tiles.replaceChildren(...next);
     if (board.intraday && window.CTI_WALLBOARD_CHART) window.CTI_WALLBOARD_CHART.draw($("intraday-chart"), board.intraday);
-    $("sl-label").textContent = "service level: answered within " + board.targets.sl_seconds + " s";
-    $("clock").textContent = new Date(board.at * 1000).toLocaleTimeString();
+    lastBoard = board;
+    $("sl-label").textContent = T("wb.sl_label", { s: board.targets.sl_seconds });
+    // 24-hour clock: the call center's local time when the board gives it, else the browser's
+    $("clock").textContent = board.at_local ? String(board.at_local).slice(11, 19)
+      : new Date(board.at * 1000).toLocaleTimeString("en-GB", { hour12: false });
     document.body.dataset.updated = String(board.at);
   }
 
@@ -86,10 +92,10 @@
     if (r.status === 401 || r.status === 403) {
       loggedIn = false;
       show("login");
-      if (r.status === 403) $("login-error").textContent = "This page is for supervisors.";
+      if (r.status === 403) $("login-error").textContent = T("wb.supervisors");
       return;
     }
-    if (!r.ok) throw new Error("wallboard: HTTP " + r.status);
+    if (!r.ok) throw new Error(T("wb.http", { status: r.status }));
     loggedIn = true;
     render(await r.json());
     show("board");
@@ -119,11 +125,23 @@
     const r = await fetch("/api/login", { method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ username: $("login-username").value, password: $("login-password").value }) });
-    if (!r.ok) { $("login-error").textContent = r.status === 429 ? "Too many attempts, wait a moment." : "Wrong username or password."; return; }
+    if (!r.ok) { $("login-error").textContent = r.status === 429 ? T("wb.throttled") : T("wb.bad"); return; }
     const data = await r.json();
-    if (!["supervisor", "admin"].includes(data.agent.role)) { $("login-error").textContent = "This page is for supervisors."; return; }
+    if (!["supervisor", "admin"].includes(data.agent.role)) { $("login-error").textContent = T("wb.supervisors"); return; }
     load();
   });
 
-  load().catch((e) => { $("login-error").textContent = String(e); show("login"); });
+  function applyLang() {
+    document.documentElement.lang = window.CTI_WB_LANG();
+    document.querySelectorAll("[data-i18n]").forEach((n) => { n.textContent = T(n.dataset.i18n); });
+    document.querySelectorAll("[data-i18n-title]").forEach((n) => { n.title = T(n.dataset.i18nTitle); });
+    if (lastBoard) render(lastBoard);
+  }
+  document.querySelectorAll(".lang-btn").forEach((b) => b.addEventListener("click", () => {
+    try { localStorage.setItem("cti.lang", b.dataset.lang); } catch (e) { /* storage off */ }
+    applyLang();
+  }));
+  applyLang();
+
+  load().catch((e) => { $("login-error").textContent = e.message || String(e); show("login"); });
 })();
