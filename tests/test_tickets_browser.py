@@ -178,3 +178,29 @@ async def test_kb_search_and_the_learning_loop_in_the_console(web: Web, browser)
     await alice.click("#kb-form button[type=submit]")
     await alice.wait_for_selector("#kb-results li:has-text('洗碗机 E4 报警')")
     assert alice_errors == [] and ed_errors == [] and sue_errors == []
+
+
+async def test_the_article_form_lists_every_missing_field_at_once(web: Web, browser):
+    """Issue 18, item 11: an empty article names both its missing fields (title and body) in one go, in the page's
+    language, and nothing is sent; with the title filled only the body is left."""
+    sue, errors = await _console(browser, web, "sue")
+    await sue.click("button[data-tab='kb-tab']")
+    await sue.click("#kb-new")
+    await sue.click("#ke-save")
+    await sue.wait_for_selector("#kb-editor .form-errors li")
+    assert await sue.locator("#kb-editor .form-errors li").all_inner_texts() == ["Title: required", "Body: required"]
+    assert await sue.locator("#kb-editor .invalid").count() == 2
+    await sue.fill("#ke-title", "洗碗机 E4 报警")
+    await sue.click("#ke-save")
+    await sue.wait_for_selector("#kb-editor .form-errors li >> nth=1", state="detached")
+    assert await sue.locator("#kb-editor .form-errors li").all_inner_texts() == ["Body: required"]
+    async with web.http.get(web.base + "/api/kb/search?q=E4", headers=web.auth(await web.login("sue"))) as r:
+        assert (await r.json())["articles"] == []
+    await sue.click(".topbar [data-lang='zh']")  # the same list in Chinese
+    await sue.click("#ke-save")
+    await sue.wait_for_selector("#kb-editor .form-errors li:has-text('正文：必填')")
+    await sue.fill("#ke-body", "E4 表示进水不足。")
+    await sue.click("#ke-save")
+    await sue.wait_for_selector("#kb-article-title:has-text('洗碗机 E4 报警')")
+    assert await sue.locator("#kb-editor .form-errors li").count() == 0
+    assert errors == []

@@ -370,6 +370,33 @@
     } catch (e) { $("cf-status").textContent = errText(e); $("cf-status").className = "small error"; }
   });
 
+  /* ---------- form validation: every error at once ----------
+     Forms marked novalidate (ticket, customer, knowledge-base article, questions) are checked here before their own
+     submit handler runs: every invalid field is listed under the form with its label, in the page's language. */
+  function fieldErrors(form) {
+    const out = [];
+    for (const f of form.elements) {
+      if (!f.willValidate || f.checkValidity()) continue;
+      const label = f.closest("label"); const span = label && label.querySelector("[data-i18n]");
+      const name = span ? span.textContent.trim() : (f.name || f.id);
+      const v = f.validity;
+      out.push(name + (lang === "zh" ? "：" : ": ") + t(v.valueMissing ? "form.required" : v.tooLong ? "form.too_long" : "form.invalid"));
+    }
+    return out;
+  }
+  document.addEventListener("submit", (ev) => {
+    const form = ev.target;
+    if (!(form instanceof HTMLFormElement) || !form.noValidate) return;
+    let box = form.querySelector(".form-errors");
+    const errs = fieldErrors(form);
+    form.querySelectorAll(".invalid").forEach((n) => n.classList.remove("invalid"));
+    if (!errs.length) { if (box) box.replaceChildren(); return; }
+    ev.preventDefault(); ev.stopPropagation();  // capture phase: the form's own handler does not run
+    for (const f of form.elements) if (f.willValidate && !f.checkValidity()) f.classList.add("invalid");
+    if (!box) { box = el("ul", { class: "form-errors error small" }); form.append(box); }
+    box.replaceChildren(...errs.map((m) => el("li", {}, m)));
+  }, true);
+
   /* ---------- history ---------- */
   async function loadHistory() {
     if (!me) return;

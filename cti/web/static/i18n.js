@@ -39,6 +39,7 @@ window.CTI_I18N = {
     "conn.on": "已连接", "conn.off": "连接断开，正在重连…", "err.ami": "PBX 未连接，状态无法更改",
     "unit.s": "秒",
     "link.outbound": "外呼回访",
+    "form.required": "必填", "form.too_long": "内容过长", "form.invalid": "格式不正确",
     "queue.appliances": "家电", "queue.mobile": "手机", "queue.complaints": "投诉", "queue.office": "办公", "queue.sales": "销售"
   },
   en: {
@@ -79,6 +80,7 @@ window.CTI_I18N = {
     "conn.on": "Connected", "conn.off": "Disconnected, reconnecting…", "err.ami": "PBX not connected: state cannot change",
     "unit.s": "s",
     "link.outbound": "Follow-ups",
+    "form.required": "required", "form.too_long": "too long", "form.invalid": "invalid",
     "queue.appliances": "appliances", "queue.mobile": "mobile", "queue.complaints": "complaints", "queue.office": "office", "queue.sales": "sales"
   }
 };
