@@ -28,9 +28,14 @@ SPEED = 60.0
 
 
 def _far_from_now() -> str:
-    """A day start about 12 hours from the wall clock's hour (Asia/Shanghai): simulated != wall time."""
+    """A day start in busy hours of the line's profile, hours away from the wall clock (Asia/Shanghai):
+    simulated != wall time, and calls arrive at once."""
     hour = datetime.now(ZoneInfo("Asia/Shanghai")).hour
-    return f"{(hour + 12) % 24:02d}:00"
+
+    def apart(h: int) -> int:
+        return min((h - hour) % 24, (hour - h) % 24)
+
+    return f"{max((9, 14, 18), key=apart):02d}:00"
 
 
 async def _seed(opts: DemoOptions, team: Any, people: list) -> None:
