@@ -15,12 +15,10 @@ import pytest
 from cti.customers.records import customer_from_fields
 from cti.customers.repository import add_customer
 from test_web_support import PASSWORD, Web, web  # noqa: F401  (fixture)
+from test_console_browser import browser  # noqa: F401  (the Chromium fixture)
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 STATIC = Path(__file__).parent.parent / "cti"
 DICTIONARIES = ["web/static/i18n.js", "web/static/backoffice-i18n.js", "web/static/wallboard-i18n.js",
                 "web/static/routing.js", "outbound/static/console.js"]
@@ -71,20 +69,6 @@ async def check(page, lang: str, where: str) -> None:
     text = await page.evaluate(SHOWN)
     bad = foreign(text, lang)
     assert not bad, f"{where} in {lang}: {bad}\n{text}"
-
-
-@pytest.fixture
-async def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def seed_followups(web: Web) -> tuple[int, int]:
